@@ -1,0 +1,69 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BIN ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PG_URL ?= postgres://postgres@127.0.0.1:5432/primepre
+PYTEST_ARGS ?=
+
+.PHONY: help run test test-sqlite test-postgres lint postgres bench migrate admin install install-dev clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON_BIN) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(PY)
+	$(PIP) install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed ## install production dependencies into .venv
+install-dev: $(VENV)/.installed-dev ## install test and tooling dependencies into .venv
+
+migrate: install ## apply migrations to the configured database (SQLite by default)
+	$(PY) manage.py migrate --noinput
+
+admin: migrate ## create an admin login unless one exists (prints a generated password once)
+	$(PY) manage.py ensure_admin
+
+run: admin ## install, migrate, create an admin, then serve web + worker on http://127.0.0.1:8000
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	@echo "Serving on http://127.0.0.1:8000  (admin: /admin/, imports: /imports/, health: /health). Ctrl+C stops."
+	GUNICORN_BIND=$${GUNICORN_BIND:-127.0.0.1:8000} $(PY) -m primepre.supervisor
+
+lint: install-dev ## ruff, and a check that models and migrations agree
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run --verbosity 0
+
+postgres: ## make sure the machine's PostgreSQL answers on 127.0.0.1:5432, starting it if needed
+	@if ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+		echo "PostgreSQL is not answering on 127.0.0.1:5432; starting it"; \
+		version=$$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1); \
+		if [ -z "$$version" ]; then echo "ERROR: no PostgreSQL cluster found in /etc/postgresql" >&2; exit 1; fi; \
+		pg_ctlcluster --skip-systemctl-redirect $$version main start || true; \
+		for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
+	fi
+	@pg_isready -h 127.0.0.1 -p 5432 || { echo "ERROR: PostgreSQL can't be reached on 127.0.0.1:5432; the PostgreSQL half of the suite can't run" >&2; exit 1; }
+
+test: lint test-sqlite test-postgres ## ruff, then the whole suite on SQLite and on PostgreSQL
+
+test-sqlite: install-dev ## the suite on SQLite
+	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-postgres: install-dev postgres ## the suite on PostgreSQL
+	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: install-dev postgres ## benchmark the import pipeline (docs/performance.md)
+	$(PY) bench/run.py
+
+clean: ## remove the virtualenv, the SQLite database and caches
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* .pytest_cache .ruff_cache staticfiles

@@ -1,0 +1,12 @@
+"""Top-level routes: health, the JSON API, the admin's import pages and Django's admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from users.api.health import health
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("api/", include("users.api.urls")),
+    path("admin/", admin.site.urls),
+]

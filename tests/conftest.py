@@ -1,0 +1,45 @@
+"""Fixtures shared by the whole suite: users with each role and authenticated API clients."""
+
+import pytest
+from django.contrib.auth.models import Permission
+from rest_framework.test import APIClient
+
+from users.models import User, UserRole
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    """A staff admin who may import customers (has users.add_customer)."""
+    user = User.objects.create_user(
+        "0241000001", PASSWORD, first_name="Ama", last_name="Admin", user_role=UserRole.ADMIN, is_staff=True
+    )
+    user.user_permissions.add(
+        Permission.objects.get(codename="add_customer"),
+        Permission.objects.get(codename="view_customer"),
+    )
+    return user
+
+
+@pytest.fixture
+def superuser(db: None) -> User:
+    return User.objects.create_superuser("0241000009", PASSWORD, first_name="Super", last_name="User")
+
+
+@pytest.fixture
+def plain_user(db: None) -> User:
+    """An active account with no staff role or permissions: must be refused."""
+    return User.objects.create_user("0241000002", PASSWORD, first_name="Kofi", last_name="Plain")
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def admin_client(admin_user: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client

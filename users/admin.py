@@ -1,0 +1,76 @@
+"""Django admin for staff users, customers and import jobs."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from users.models import Customer, ImportJob, ImportRowError, SmsMessage, User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ("phone",)
+    list_display = ("phone", "first_name", "last_name", "user_role", "is_staff", "is_active")
+    list_filter = ("user_role", "is_staff", "is_active")
+    search_fields = ("phone", "first_name", "last_name", "email")
+    fieldsets = (
+        (None, {"fields": ("phone", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        (
+            "Role and permissions",
+            {"fields": ("user_role", "is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("phone", "first_name", "last_name", "user_role", "password1", "password2"),
+            },
+        ),
+    )
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("shipping_mark", "first_name", "last_name", "phone", "email", "region", "created_at")
+    list_filter = ("region",)
+    search_fields = ("shipping_mark", "first_name", "last_name", "phone", "email")
+    readonly_fields = ("created_by", "import_job", "created_at", "updated_at")
+    list_select_related = ()
+    show_full_result_count = False
+
+
+class ImportRowErrorInline(admin.TabularInline):
+    model = ImportRowError
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ("row_number", "outcome", "column", "value", "code", "reason")
+    readonly_fields = fields
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "original_filename",
+        "created_by",
+        "status",
+        "total_rows",
+        "created_count",
+        "failed_count",
+        "created_at",
+    )
+    list_filter = ("status", "source")
+    search_fields = ("original_filename", "id")
+    readonly_fields = [field.name for field in ImportJob._meta.fields]
+
+
+@admin.register(SmsMessage)
+class SmsMessageAdmin(admin.ModelAdmin):
+    list_display = ("to", "status", "attempts", "import_job", "sent_at")
+    list_filter = ("status",)
+    search_fields = ("to", "twilio_sid")
+    raw_id_fields = ("customer", "import_job")

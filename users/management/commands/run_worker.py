@@ -1,0 +1,54 @@
+"""The task worker: django-tasks-db's `db_worker` on every queue, resuming stalled imports.
+
+`db_worker` leaves a task RUNNING forever if its process is killed; imports
+survive that because this worker also sweeps, at start-up and then every few
+seconds on a background thread, for imports whose heartbeat has gone stale and
+queues them again (#3 item 14). Everything else is db_worker's own loop.
+"""
+
+import logging
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections
+from django_tasks_db.management.commands import db_worker
+
+from users.imports.recovery import requeue_stale_imports
+
+logger = logging.getLogger(__name__)
+
+
+def _sweep_forever(stop: threading.Event, interval: float) -> None:
+    while not stop.wait(interval):
+        try:
+            requeue_stale_imports(stale_after_seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
+        except DatabaseError:
+            # The database may be restarting; the next sweep tries again.
+            logger.warning("Stale-import sweep failed; retrying in %.0f s", interval, exc_info=True)
+        finally:
+            close_old_connections()
+
+
+class Command(db_worker.Command):
+    help = "Run the background task worker (all queues) and resume imports whose worker died."
+
+    def add_arguments(self, parser: Any) -> None:
+        super().add_arguments(parser)
+        parser.set_defaults(queue_name="*", reload=False)
+        parser.add_argument(
+            "--sweep-interval", type=float, default=5.0, help="Seconds between stale-import sweeps (default: 5)."
+        )
+
+    def handle(self, *args: Any, sweep_interval: float, **options: Any) -> None:
+        requeue_stale_imports(stale_after_seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
+        close_old_connections()
+        stop = threading.Event()
+        sweeper = threading.Thread(
+            target=_sweep_forever, args=(stop, sweep_interval), name="stale-import-sweeper", daemon=True
+        )
+        sweeper.start()
+        try:
+            super().handle(*args, **options)
+        finally:
+            stop.set()

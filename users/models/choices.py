@@ -1,0 +1,96 @@
+"""Choices shared by models, the import pipeline and the API."""
+
+from django.db import models
+
+
+class UserRole(models.TextChoices):
+    SUPER_ADMIN = "SUPER_ADMIN", "Super admin"
+    ADMIN = "ADMIN", "Admin"
+    MANAGER = "MANAGER", "Manager"
+    STAFF = "STAFF", "Staff"
+
+
+class Region(models.TextChoices):
+    """Ghana's 16 administrative regions (since the 2018 referendum)."""
+
+    AHAFO = "AHAFO", "Ahafo"
+    ASHANTI = "ASHANTI", "Ashanti"
+    BONO = "BONO", "Bono"
+    BONO_EAST = "BONO_EAST", "Bono East"
+    CENTRAL = "CENTRAL", "Central"
+    EASTERN = "EASTERN", "Eastern"
+    GREATER_ACCRA = "GREATER_ACCRA", "Greater Accra"
+    NORTHERN = "NORTHERN", "Northern"
+    NORTH_EAST = "NORTH_EAST", "North East"
+    OTI = "OTI", "Oti"
+    SAVANNAH = "SAVANNAH", "Savannah"
+    UPPER_EAST = "UPPER_EAST", "Upper East"
+    UPPER_WEST = "UPPER_WEST", "Upper West"
+    VOLTA = "VOLTA", "Volta"
+    WESTERN = "WESTERN", "Western"
+    WESTERN_NORTH = "WESTERN_NORTH", "Western North"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "QUEUED", "Queued"
+    VALIDATING = "VALIDATING", "Validating"
+    VALIDATED = "VALIDATED", "Validated"
+    RUNNING = "RUNNING", "Running"
+    COMPLETE = "COMPLETE", "Complete"
+    FAILED = "FAILED", "Failed"
+    CANCELLED = "CANCELLED", "Cancelled"
+
+
+class DuplicatePolicy(models.TextChoices):
+    SKIP = "skip", "Skip rows that match an existing customer"
+    UPDATE = "update", "Update the existing customer"
+
+
+class ImportSource(models.TextChoices):
+    FILE = "FILE", "Uploaded spreadsheet"
+    PAYLOAD = "PAYLOAD", "JSON list of customers"
+
+
+class RowOutcome(models.TextChoices):
+    FAILED = "FAILED", "Failed"
+    SKIPPED = "SKIPPED", "Skipped (already exists)"
+
+
+class RowErrorCode(models.TextChoices):
+    """Stable codes for why a row was not created; clients may switch on them."""
+
+    MARK_MISSING = "mark_missing", "Shipping mark missing"
+    MARK_INVALID = "mark_invalid", "Shipping mark invalid"
+    NAME_MISSING = "name_missing", "Name missing"
+    NAME_TOO_LONG = "name_too_long", "Name too long"
+    EMAIL_INVALID = "email_invalid", "Email invalid"
+    PHONE_MISSING = "phone_missing", "Phone missing"
+    PHONE_INVALID = "phone_invalid", "Phone invalid"
+    REGION_UNKNOWN = "region_unknown", "Region unknown"
+    DUPLICATE_IN_FILE = "duplicate_in_file", "Duplicate of an earlier row"
+    ALREADY_EXISTS = "already_exists", "Matches an existing customer"
+    CONFLICT = "conflict", "Matches more than one existing customer"
+    DATABASE_ERROR = "database_error", "Could not be saved"
+
+
+class FileErrorCode(models.TextChoices):
+    """Stable codes for why a whole file was refused."""
+
+    EMPTY = "empty", "Empty file"
+    UNSUPPORTED_TYPE = "unsupported_type", "Not a spreadsheet"
+    DAMAGED = "damaged", "Damaged or truncated"
+    ENCRYPTED = "encrypted", "Password-protected"
+    TOO_LARGE = "too_large", "Too large"
+    UNSAFE = "unsafe", "Unsafe content"
+    NO_SHEET = "no_sheet", "Sheet not found"
+    MISSING_COLUMNS = "missing_columns", "Required columns missing"
+    NO_ROWS = "no_rows", "No data rows"
+    FILE_MISSING = "file_missing", "Stored file missing"
+    INTERNAL = "internal", "Unexpected error"
+
+
+class SmsStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"

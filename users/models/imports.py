@@ -1,0 +1,129 @@
+"""Import jobs: one uploaded spreadsheet (or JSON list) on its way to becoming customers."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from users.models.choices import (
+    DuplicatePolicy,
+    ImportSource,
+    ImportStatus,
+    RowErrorCode,
+    RowOutcome,
+)
+
+ACTIVE_STATUSES = (ImportStatus.QUEUED, ImportStatus.VALIDATING, ImportStatus.RUNNING)
+FINISHED_STATUSES = (ImportStatus.COMPLETE, ImportStatus.FAILED, ImportStatus.CANCELLED)
+
+
+def import_upload_path(job: "ImportJob", filename: str) -> str:
+    # The job id, not the admin's file name, names the stored file: no clashes,
+    # no path tricks. The original name is kept in `original_filename`.
+    suffix = filename.rsplit(".", 1)[-1].lower()[:8] if "." in filename else "bin"
+    return f"imports/{timezone.now():%Y/%m}/{job.id}.{suffix}"
+
+
+class ImportJob(models.Model):
+    """The state of one import, durable enough to resume after a crash.
+
+    `checkpoint` is the number of data rows whose outcome is committed; it moves
+    in the same transaction as the customers and row errors it covers (#3 item 11).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
+    source = models.CharField(max_length=10, choices=ImportSource.choices, default=ImportSource.FILE)
+    file = models.FileField(upload_to=import_upload_path, max_length=255, blank=True)
+    original_filename = models.CharField(max_length=255, blank=True)
+    file_size = models.PositiveBigIntegerField(default=0)
+    file_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    # Options chosen at upload.
+    on_duplicate = models.CharField(max_length=10, choices=DuplicatePolicy.choices, default=DuplicatePolicy.SKIP)
+    sheet_name = models.CharField(max_length=255, blank=True)
+    dry_run = models.BooleanField(default=False, help_text="Validate only; commit later.")
+    send_sms = models.BooleanField(default=False)
+
+    status = models.CharField(max_length=12, choices=ImportStatus.choices, default=ImportStatus.QUEUED, db_index=True)
+    cancel_requested = models.BooleanField(default=False)
+
+    # What the header stage found.
+    column_mapping = models.JSONField(default=dict, blank=True)
+    unknown_columns = models.JSONField(default=list, blank=True)
+    detected_format = models.CharField(max_length=10, blank=True)
+
+    # Counts: total_rows = created + updated + skipped + failed once complete.
+    total_rows = models.PositiveIntegerField(default=0)
+    valid_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    duplicates_in_file = models.PositiveIntegerField(default=0)
+    existing_matches = models.PositiveIntegerField(default=0)
+
+    checkpoint = models.PositiveIntegerField(default=0, help_text="Data rows committed so far.")
+    rows_per_second = models.FloatField(default=0)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker_id = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("view_all_importjobs", "Can see every user's import jobs")]
+
+    def __str__(self) -> str:
+        return f"Import {self.id} ({self.status})"
+
+    @property
+    def progress_percent(self) -> float:
+        if self.status == ImportStatus.COMPLETE:
+            return 100.0
+        if not self.total_rows:
+            return 0.0
+        return round(min(100.0, 100.0 * self.processed_rows / self.total_rows), 1)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+class ImportRowError(models.Model):
+    """Why one source row was not created: failed, or skipped as an existing customer."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    row_number = models.PositiveIntegerField(help_text="As Excel numbers it (the header is a row too).")
+    outcome = models.CharField(max_length=8, choices=RowOutcome.choices, default=RowOutcome.FAILED)
+    column = models.CharField(max_length=64, blank=True)
+    value = models.TextField(blank=True)
+    code = models.CharField(max_length=32, choices=RowErrorCode.choices)
+    reason = models.TextField()
+    raw_data = models.JSONField(default=dict, blank=True, help_text="The row in the template's layout.")
+    duplicate_of_row = models.PositiveIntegerField(null=True, blank=True)
+    existing_customer_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "row_number", "id"]
+        constraints = [
+            # A resumed job re-processes at most the rows after its checkpoint;
+            # this keeps a row's error from being recorded twice even so.
+            models.UniqueConstraint(fields=["job", "row_number", "column", "code"], name="rowerror_unique_per_job"),
+        ]
+        indexes = [models.Index(fields=["job", "row_number"], name="rowerror_job_row_idx")]
+
+    def __str__(self) -> str:
+        return f"Row {self.row_number}: {self.reason}"

@@ -1,0 +1,32 @@
+"""Welcome text messages sent to customers an import created."""
+
+from django.db import models
+
+from users.models.choices import SmsStatus
+
+
+class SmsMessage(models.Model):
+    """One text to one customer for one import; unique so a retry never texts twice."""
+
+    customer = models.ForeignKey("users.Customer", on_delete=models.CASCADE, related_name="sms_messages")
+    import_job = models.ForeignKey(
+        "users.ImportJob", null=True, blank=True, on_delete=models.CASCADE, related_name="sms_messages"
+    )
+    to = models.CharField(max_length=20)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=SmsStatus.choices, default=SmsStatus.QUEUED, db_index=True)
+    twilio_sid = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "import_job"], name="sms_once_per_customer_per_import"),
+        ]
+
+    def __str__(self) -> str:
+        return f"SMS to {self.to} ({self.status})"
