@@ -141,8 +141,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-if test_name := env_str("TEST_DATABASE_NAME"):
-    DATABASES["default"]["TEST"] = {"NAME": test_name}
+# Tests use a file for SQLite (not :memory:) so real worker processes can share it;
+# TEST_DB_SUFFIX keeps concurrent test runs on one machine apart.
+_test_suffix = env_str("TEST_DB_SUFFIX")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".run" / f"test{_test_suffix}.sqlite3")}
+elif _test_suffix:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}{_test_suffix}"}
 
 AUTH_USER_MODEL = "users.User"
 AUTH_PASSWORD_VALIDATORS = [
