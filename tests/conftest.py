@@ -1,5 +1,7 @@
 """Fixtures shared by the whole suite: users with each role and authenticated API clients."""
 
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
@@ -43,3 +45,10 @@ def admin_client(admin_user: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(admin_user)
     return client
+
+
+def pytest_configure() -> None:
+    # The SQLite test database is a file under .run/ (see settings); make sure its folder exists.
+    from django.conf import settings
+
+    Path(settings.BASE_DIR, ".run").mkdir(exist_ok=True)
