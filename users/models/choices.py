@@ -91,6 +91,7 @@ class FileErrorCode(models.TextChoices):
 
 class SmsStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"

@@ -29,6 +29,7 @@ class Customer(models.Model):
     import_job = models.ForeignKey(
         "users.ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="customers"
     )
+    import_row_number = models.PositiveIntegerField(null=True, blank=True, help_text="The source row it came from.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
