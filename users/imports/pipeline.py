@@ -1,0 +1,333 @@
+"""The import pipeline: read → header → validate → de-duplicate → write, one chunk at a time.
+
+Two passes share the chunking, heartbeat, cancellation and progress logs:
+`validate_sheet` checks the whole file and writes nothing but row errors (a dry
+run), `write_sheet` creates and updates customers. A chunk is
+IMPORT_TRANSACTION_ROWS rows: several BULK_CREATE_BATCH_SIZE batches committed
+in one transaction together with the job's counters and checkpoint (#3 item 11),
+so after a crash the job resumes exactly after its last committed chunk.
+"""
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from users.imports.dedupe import DuplicateIndex
+from users.imports.errors import ImportRefused
+from users.imports.progress import ProgressReporter
+from users.imports.rows import Candidate, Field, HeaderMap, RowProblem, SourceRow
+from users.imports.validate import RowValidator
+from users.imports.write import (
+    ExistingMatch,
+    WriteResult,
+    existing_match_problem,
+    find_existing_matches,
+    write_candidates,
+)
+from users.logtags import LogTag
+from users.models import FileErrorCode, ImportJob, ImportRowError, RowOutcome, User
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+
+
+class Sheet(Protocol):
+    """What the pipeline needs of a source: a spreadsheet (users.imports.read) or a JSON payload."""
+
+    format: str
+    header: HeaderMap
+
+    @property
+    def estimated_rows(self) -> int | None: ...
+
+    def data_rows(self) -> Iterator[SourceRow]: ...
+
+
+class ImportCancelled(Exception):  # noqa: N818 - a state, not an error
+    """Someone pressed Cancel; the pass stops at the chunk boundary it has reached."""
+
+
+class LostOwnership(Exception):  # noqa: N818
+    """Another worker has claimed this job (ours was thought dead); stop without writing more."""
+
+
+@dataclass
+class Chunk:
+    """Consecutive source rows, validated and checked against earlier rows of the file."""
+
+    first_row: int
+    last_row: int
+    rows: int = 0  # non-empty rows
+    candidates: list[Candidate] = field(default_factory=list)  # valid and first of their kind in the file
+    invalid: list[RowProblem] = field(default_factory=list)  # every problem of every invalid row
+    invalid_rows: int = 0
+    duplicates: list[RowProblem] = field(default_factory=list)  # in-file duplicates of earlier rows
+    row_numbers: list[int] = field(default_factory=list)
+
+    def after(self, checkpoint: int) -> "Chunk":
+        """The part of this chunk not yet committed (all of it, unless a crash split it)."""
+        if self.first_row > checkpoint:
+            return self
+        invalid = [p for p in self.invalid if p.row_number > checkpoint]
+        return Chunk(
+            first_row=checkpoint + 1,
+            last_row=self.last_row,
+            rows=sum(1 for n in self.row_numbers if n > checkpoint),
+            candidates=[c for c in self.candidates if c.row_number > checkpoint],
+            invalid=invalid,
+            invalid_rows=len({p.row_number for p in invalid}),
+            duplicates=[p for p in self.duplicates if p.row_number > checkpoint],
+            row_numbers=[n for n in self.row_numbers if n > checkpoint],
+        )
+
+
+def validated_chunks(sheet: Sheet, *, chunk_rows: int, row_limit: int | None = None) -> Iterator[Chunk]:
+    """The sheet's non-empty rows, validated and de-duplicated, `chunk_rows` at a time."""
+    validator = RowValidator(sheet.header)
+    total = 0
+    with DuplicateIndex() as duplicates:
+        chunk: Chunk | None = None
+        for row in sheet.data_rows():
+            outcome = validator.validate(row)
+            if outcome is None:
+                continue  # an empty row: skipped and not counted (#3 item 5)
+            total += 1
+            if row_limit is not None and total > row_limit:
+                raise ImportRefused(
+                    FileErrorCode.TOO_LARGE,
+                    f"The file has more than {row_limit:,} rows, too many to check while you wait. "
+                    "Upload it as an import job instead (POST /api/imports/, or the import page).",
+                )
+            if chunk is None:
+                chunk = Chunk(first_row=row.number, last_row=row.number)
+            chunk.last_row = row.number
+            chunk.rows += 1
+            chunk.row_numbers.append(row.number)
+            if isinstance(outcome, Candidate):
+                chunk.candidates.append(outcome)
+            else:
+                chunk.invalid.extend(outcome)
+                chunk.invalid_rows += 1
+            if chunk.rows >= chunk_rows:
+                chunk.candidates, chunk.duplicates = duplicates.admit(chunk.candidates)
+                yield chunk
+                chunk = None
+        if chunk is not None:
+            chunk.candidates, chunk.duplicates = duplicates.admit(chunk.candidates)
+            yield chunk
+
+
+def _row_error(job: ImportJob, problem: RowProblem) -> ImportRowError:
+    return ImportRowError(
+        job=job,
+        row_number=problem.row_number,
+        outcome=problem.outcome,
+        column=problem.column[:64],
+        value=problem.value,
+        code=problem.code,
+        reason=problem.reason,
+        raw_data=problem.raw,
+        duplicate_of_row=problem.duplicate_of_row,
+        existing_customer_id=problem.existing_customer_id,
+    )
+
+
+def save_problems(job: ImportJob, problems: list[RowProblem]) -> None:
+    # ignore_conflicts: a chunk replayed after a crash must not record a row twice.
+    ImportRowError.objects.bulk_create([_row_error(job, p) for p in problems], batch_size=500, ignore_conflicts=True)
+
+
+def _header_labels(header: HeaderMap) -> dict[Field, str]:
+    return {f: header.label(f) for f in Field}
+
+
+class _Pass:
+    """What both passes share: the job, its owner token, heartbeat and cancellation."""
+
+    def __init__(self, job: ImportJob, sheet: Sheet, *, worker_id: str) -> None:
+        self.job = job
+        self.sheet = sheet
+        self.worker_id = worker_id
+        self.job_id = str(job.id)
+        self.labels = _header_labels(sheet.header)
+        self.chunk_rows = settings.IMPORT_TRANSACTION_ROWS
+        self._last_beat = timezone.now()
+
+    def owned(self) -> QuerySet[ImportJob]:
+        return ImportJob.objects.filter(id=self.job.id, worker_id=self.worker_id)
+
+    def beat(self, *, force: bool = False) -> None:
+        """Keep the heartbeat fresh during stretches with no commit (replaying chunks after a resume)."""
+        now = timezone.now()
+        if force or (now - self._last_beat).total_seconds() >= HEARTBEAT_SECONDS:
+            if not self.owned().update(heartbeat_at=now):
+                raise LostOwnership
+            self._last_beat = now
+
+    def stop_if_cancelled(self) -> None:
+        if ImportJob.objects.filter(id=self.job.id, cancel_requested=True).exists():
+            raise ImportCancelled
+
+
+ValidateCollector = Callable[[Chunk, dict[int, ExistingMatch]], None]
+WriteCollector = Callable[[Chunk, WriteResult], None]
+
+
+def validate_sheet(
+    job: ImportJob,
+    sheet: Sheet,
+    *,
+    worker_id: str,
+    row_limit: int | None = None,
+    collect: ValidateCollector | None = None,
+) -> None:
+    """Check every row of the sheet and record what an import would do; write no customers."""
+    run = _Pass(job, sheet, worker_id=worker_id)
+    ImportRowError.objects.filter(job=job).delete()
+    estimated = sheet.estimated_rows or 0
+    reporter = ProgressReporter(job_id=run.job_id, total_rows=estimated)
+    counts = dict.fromkeys(
+        ("total_rows", "valid_rows", "failed_count", "skipped_count", "duplicates_in_file", "existing_matches"), 0
+    )
+    logger.info(
+        "%s job=%s validating (%s)", LogTag.EXCEL_UPLOAD_PROCESS, run.job_id, sheet.format, extra={"job_id": run.job_id}
+    )
+    for chunk in validated_chunks(sheet, chunk_rows=run.chunk_rows, row_limit=row_limit):
+        matches = find_existing_matches(chunk.candidates)
+        problems = chunk.invalid + chunk.duplicates
+        creatable = 0
+        for candidate in chunk.candidates:
+            match = matches.get(candidate.row_number)
+            if match is None:
+                creatable += 1
+                continue
+            problem = existing_match_problem(match, policy=job.on_duplicate, header_labels=run.labels)
+            if problem is None:
+                creatable += 1  # it will update the existing customer
+            else:
+                problems.append(problem)
+        skipped = sum(1 for p in problems if p.outcome == RowOutcome.SKIPPED)
+        counts["total_rows"] += chunk.rows
+        counts["valid_rows"] += creatable
+        counts["skipped_count"] += skipped
+        counts["failed_count"] += chunk.rows - creatable - skipped
+        counts["duplicates_in_file"] += len(chunk.duplicates)
+        counts["existing_matches"] += len(matches)
+        reporter.advance(chunk.rows)
+        with transaction.atomic():
+            save_problems(job, problems)
+            if not run.owned().update(
+                heartbeat_at=timezone.now(),
+                processed_rows=counts["total_rows"],
+                total_rows=max(estimated, counts["total_rows"]),
+                rows_per_second=reporter.rows_per_second,
+                eta_seconds=reporter.eta_seconds(counts["total_rows"]),
+            ):
+                raise LostOwnership
+        if collect is not None:
+            collect(chunk, matches)
+        run.stop_if_cancelled()
+    for name, value in counts.items():
+        setattr(job, name, value)
+    job.processed_rows = counts["total_rows"]
+    logger.info(
+        "%s job=%s rows=%d valid_candidates=%d failed=%d skipped=%d duplicates_in_file=%d seconds=%.2f",
+        LogTag.EXCEL_UPLOAD_COMPLETE,
+        run.job_id,
+        counts["total_rows"],
+        counts["valid_rows"],
+        counts["failed_count"],
+        counts["skipped_count"],
+        counts["duplicates_in_file"],
+        reporter.elapsed,
+        extra={"job_id": run.job_id, **counts},
+    )
+
+
+def write_sheet(
+    job: ImportJob,
+    sheet: Sheet,
+    *,
+    worker_id: str,
+    user: User | None,
+    collect: WriteCollector | None = None,
+) -> None:
+    """Create and update customers from the sheet, resuming after `job.checkpoint`."""
+    run = _Pass(job, sheet, worker_id=worker_id)
+    total = job.total_rows or sheet.estimated_rows or 0
+    reporter = ProgressReporter(job_id=run.job_id, total_rows=total, already_failed=job.failed_count)
+    checkpoint = job.checkpoint
+    processed, created, failed = job.processed_rows, job.created_count, job.failed_count
+    logger.info(
+        "%s job=%s rows=%s batch_size=%d resume_after_row=%d",
+        LogTag.BULK_CREATE_START,
+        run.job_id,
+        total or "unknown",
+        settings.BULK_CREATE_BATCH_SIZE,
+        checkpoint,
+        extra={"job_id": run.job_id, "rows": total, "checkpoint": checkpoint},
+    )
+    for whole_chunk in validated_chunks(sheet, chunk_rows=run.chunk_rows):
+        if whole_chunk.last_row <= checkpoint:
+            run.beat()  # replaying committed rows only to rebuild the duplicate index
+            continue
+        chunk = whole_chunk.after(checkpoint)
+        with transaction.atomic():
+            result = write_candidates(
+                chunk.candidates, job=job, user=user, policy=job.on_duplicate, header_labels=run.labels
+            )
+            problems = chunk.invalid + chunk.duplicates + result.problems
+            save_problems(job, problems)
+            chunk_failed = chunk.invalid_rows + len(chunk.duplicates) + result.failed
+            reporter.advance(chunk.rows)
+            processed += chunk.rows
+            created += len(result.created)
+            failed += chunk_failed
+            if not run.owned().update(
+                checkpoint=chunk.last_row,
+                heartbeat_at=timezone.now(),
+                processed_rows=F("processed_rows") + chunk.rows,
+                created_count=F("created_count") + len(result.created),
+                updated_count=F("updated_count") + len(result.updated),
+                skipped_count=F("skipped_count") + result.skipped,
+                failed_count=F("failed_count") + chunk_failed,
+                duplicates_in_file=F("duplicates_in_file") + len(chunk.duplicates),
+                existing_matches=F("existing_matches") + result.existing_matches,
+                rows_per_second=reporter.rows_per_second,
+                eta_seconds=reporter.eta_seconds(processed),
+            ):
+                raise LostOwnership
+        checkpoint = chunk.last_row
+        reporter.log_failures([p for p in problems if p.outcome == RowOutcome.FAILED])
+        reporter.log_progress(processed=processed, created=created, failed=failed)
+        if collect is not None:
+            collect(chunk, result)
+        run.stop_if_cancelled()
+    reporter.log_failure_summary()
+    reporter.log_progress(processed=processed, created=created, failed=failed, final=True)
+    job.refresh_from_db()
+    logger.info(
+        "%s job=%s created=%d updated=%d skipped=%d failed=%d seconds=%.2f",
+        LogTag.BULK_CREATE_COMPLETE,
+        run.job_id,
+        job.created_count,
+        job.updated_count,
+        job.skipped_count,
+        job.failed_count,
+        reporter.elapsed,
+        extra={
+            "job_id": run.job_id,
+            "created": job.created_count,
+            "updated": job.updated_count,
+            "skipped": job.skipped_count,
+            "failed": job.failed_count,
+            "seconds": round(reporter.elapsed, 2),
+        },
+    )

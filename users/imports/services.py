@@ -1,0 +1,338 @@
+"""What the API, the import page and the command line do with imports: each a plain, typed function.
+
+Views stay thin: they parse input, call one of these, and serialise the result.
+Refusals are `ImportRefused` (the file) or `ServiceError` (the request).
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import status
+
+from users.api.errors import ServiceError
+from users.imports.errors import ImportRefused
+from users.imports.jobs import new_worker_token, open_job_sheet
+from users.imports.payload import PayloadSheet, write_payload
+from users.imports.pipeline import Chunk, validate_sheet, write_sheet
+from users.imports.rows import Candidate, RowProblem
+from users.imports.tasks import enqueue_import_job
+from users.imports.write import ExistingMatch, WriteResult
+from users.logtags import LogTag
+from users.models import (
+    Customer,
+    DuplicatePolicy,
+    ImportJob,
+    ImportSource,
+    ImportStatus,
+    RowErrorCode,
+    User,
+)
+
+logger = logging.getLogger(__name__)
+MB = 1024 * 1024
+
+
+def _check_policy(on_duplicate: str) -> None:
+    if on_duplicate not in DuplicatePolicy.values:
+        raise ServiceError(
+            "invalid_option", f"on_duplicate must be one of {', '.join(DuplicatePolicy.values)}; got {on_duplicate!r}."
+        )
+
+
+def _log_upload(job: ImportJob, user: User) -> None:
+    job_id = str(job.id)
+    logger.info(
+        "%s job=%s user=%s (id %s)",
+        LogTag.EXCEL_UPLOAD_START,
+        job_id,
+        user.get_username(),
+        user.pk,
+        extra={"job_id": job_id, "user_id": user.pk},
+    )
+    logger.info(
+        "%s job=%s name=%r size_mb=%.2f dry_run=%s on_duplicate=%s",
+        LogTag.EXCEL_UPLOAD_FILE,
+        job_id,
+        job.original_filename,
+        job.file_size / MB,
+        job.dry_run,
+        job.on_duplicate,
+        extra={"job_id": job_id, "size_mb": round(job.file_size / MB, 2)},
+    )
+
+
+def _store_upload(job: ImportJob, uploaded_file: UploadedFile) -> None:
+    if uploaded_file.size is not None and uploaded_file.size > settings.IMPORT_MAX_UPLOAD_SIZE:
+        raise ServiceError(
+            "too_large",
+            f"The file is {uploaded_file.size / MB:.1f} MB; the limit is {settings.IMPORT_MAX_UPLOAD_SIZE // MB} MB.",
+            http_status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    job.original_filename = (uploaded_file.name or "upload")[:255]
+    job.file_size = uploaded_file.size or 0
+    job.file.save(job.original_filename, File(uploaded_file), save=False)
+
+
+def import_job_create(
+    *,
+    user: User,
+    uploaded_file: UploadedFile,
+    on_duplicate: str = DuplicatePolicy.SKIP,
+    dry_run: bool = False,
+    send_sms: bool = False,
+    sheet_name: str = "",
+) -> ImportJob:
+    """Store the upload and queue its import; the worker validates (dry run) or imports it."""
+    _check_policy(on_duplicate)
+    job = ImportJob(
+        created_by=user,
+        source=ImportSource.FILE,
+        on_duplicate=on_duplicate,
+        dry_run=dry_run,
+        send_sms=send_sms,
+        sheet_name=sheet_name or "",
+    )
+    _store_upload(job, uploaded_file)
+    with transaction.atomic():
+        job.save()
+        enqueue_import_job(job_id=job.id)
+    _log_upload(job, user)
+    return job
+
+
+def import_job_create_from_payload(
+    *,
+    user: User,
+    customers: list[dict[str, Any]],
+    on_duplicate: str = DuplicatePolicy.SKIP,
+    send_sms: bool = False,
+) -> ImportJob:
+    """Queue an import of customers posted as JSON (the frontend's bulk-create-async)."""
+    _check_policy(on_duplicate)
+    job = ImportJob(
+        created_by=user,
+        source=ImportSource.PAYLOAD,
+        on_duplicate=on_duplicate,
+        send_sms=send_sms,
+        original_filename="customers.jsonl",
+        total_rows=len(customers),
+    )
+    content = ContentFile(b"", name="customers.jsonl")
+    write_payload(customers, content)
+    job.file_size = content.size
+    content.seek(0)
+    job.file.save("customers.jsonl", content, save=False)
+    with transaction.atomic():
+        job.save()
+        enqueue_import_job(job_id=job.id)
+    _log_upload(job, user)
+    return job
+
+
+def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
+    """Import a validated job's rows for real, without uploading the file again."""
+    claimed = ImportJob.objects.filter(id=job.id, status=ImportStatus.VALIDATED).update(
+        status=ImportStatus.QUEUED,
+        dry_run=False,
+        processed_rows=0,
+        failed_count=0,
+        skipped_count=0,
+        duplicates_in_file=0,
+        existing_matches=0,
+        checkpoint=0,
+        rows_per_second=0,
+        cancel_requested=False,
+    )
+    if not claimed:
+        job.refresh_from_db()
+        raise ServiceError(
+            "not_validated",
+            f"Only a validated import can be committed; this one is {job.get_status_display().lower()}.",
+            http_status=status.HTTP_409_CONFLICT,
+        )
+    with transaction.atomic():
+        # The commit pass records its own outcome for every row.
+        job.row_errors.all().delete()
+        enqueue_import_job(job_id=job.id)
+    logger.info(
+        "%s job=%s committed by user id %s", LogTag.EXCEL_UPLOAD_START, job.id, user.pk, extra={"job_id": str(job.id)}
+    )
+    job.refresh_from_db()
+    return job
+
+
+def import_job_cancel(*, job: ImportJob, user: User) -> ImportJob:
+    """Stop an import: at once if it hasn't started, else at its next batch boundary."""
+    now = timezone.now()
+    waiting = (ImportStatus.QUEUED, ImportStatus.VALIDATED)
+    stopped = ImportJob.objects.filter(id=job.id, status__in=waiting, worker_id="").update(
+        status=ImportStatus.CANCELLED, cancel_requested=True, finished_at=now
+    )
+    if not stopped:
+        requested = ImportJob.objects.filter(
+            id=job.id, status__in=(*waiting, ImportStatus.VALIDATING, ImportStatus.RUNNING)
+        ).update(cancel_requested=True)
+        if not requested:
+            job.refresh_from_db()
+            raise ServiceError(
+                "already_finished",
+                f"The import has already ended ({job.get_status_display().lower()}).",
+                http_status=status.HTTP_409_CONFLICT,
+            )
+    logger.info(
+        "%s job=%s cancel requested by user id %s", LogTag.IMPORT_CANCEL, job.id, user.pk, extra={"job_id": str(job.id)}
+    )
+    job.refresh_from_db()
+    return job
+
+
+@dataclass(frozen=True)
+class ImportPreview:
+    """What an import of a file would do, checked while the client waits (≤ IMPORT_INLINE_MAX_ROWS rows)."""
+
+    job: ImportJob
+    total_rows: int
+    candidates: list[Candidate]  # valid, unique in the file, matching no existing customer
+    invalid: list[RowProblem]
+    in_file_duplicates: list[RowProblem]
+    existing: list[ExistingMatch]
+    unknown_columns: tuple[str, ...] = ()
+
+
+def import_preview(
+    *, user: User, uploaded_file: UploadedFile, on_duplicate: str = DuplicatePolicy.SKIP
+) -> ImportPreview:
+    """Validate a file in-process and keep it as a VALIDATED dry-run job that can be committed later."""
+    _check_policy(on_duplicate)
+    job = ImportJob(created_by=user, source=ImportSource.FILE, on_duplicate=on_duplicate, dry_run=True)
+    _store_upload(job, uploaded_file)
+    worker_id = f"inline:{new_worker_token()}"
+    job.worker_id = worker_id
+    job.status = ImportStatus.VALIDATING
+    job.started_at = job.heartbeat_at = timezone.now()
+    job.save()
+    _log_upload(job, user)
+    candidates: list[Candidate] = []
+    invalid: list[RowProblem] = []
+    duplicates: list[RowProblem] = []
+    existing: list[ExistingMatch] = []
+
+    def collect(chunk: Chunk, matches: dict[int, ExistingMatch]) -> None:
+        invalid.extend(chunk.invalid)
+        duplicates.extend(chunk.duplicates)
+        for candidate in chunk.candidates:
+            if match := matches.get(candidate.row_number):
+                existing.append(match)
+            else:
+                candidates.append(candidate)
+
+    try:
+        with open_job_sheet(job) as sheet:
+            validate_sheet(job, sheet, worker_id=worker_id, row_limit=settings.IMPORT_INLINE_MAX_ROWS, collect=collect)
+            unknown = sheet.header.unknown_columns
+    except ImportRefused as refusal:
+        ImportJob.objects.filter(id=job.id).update(
+            status=ImportStatus.FAILED,
+            worker_id="",
+            error_code=refusal.code,
+            error_message=refusal.message,
+            finished_at=timezone.now(),
+        )
+        logger.warning(
+            "%s job=%s code=%s %s",
+            LogTag.EXCEL_UPLOAD_REFUSED,
+            job.id,
+            refusal.code,
+            refusal.message,
+            extra={"job_id": str(job.id)},
+        )
+        raise
+    ImportJob.objects.filter(id=job.id).update(
+        status=ImportStatus.VALIDATED,
+        worker_id="",
+        total_rows=job.total_rows,
+        valid_rows=job.valid_rows,
+        processed_rows=job.processed_rows,
+        failed_count=job.failed_count,
+        skipped_count=job.skipped_count,
+        duplicates_in_file=job.duplicates_in_file,
+        existing_matches=job.existing_matches,
+        eta_seconds=None,
+    )
+    job.refresh_from_db()
+    return ImportPreview(
+        job=job,
+        total_rows=job.total_rows,
+        candidates=candidates,
+        invalid=invalid,
+        in_file_duplicates=duplicates,
+        existing=existing,
+        unknown_columns=unknown,
+    )
+
+
+@dataclass(frozen=True)
+class CreatedCustomer:
+    customer: Customer
+    source_row_number: int | None
+
+
+@dataclass(frozen=True)
+class BulkCreateFailure:
+    customer_data: dict[str, Any]
+    error: str
+    source_row_number: int | None
+
+
+@dataclass(frozen=True)
+class BulkCreateResult:
+    job: ImportJob
+    created: list[CreatedCustomer] = field(default_factory=list)
+    failed: list[BulkCreateFailure] = field(default_factory=list)
+
+
+def customer_bulk_create(
+    *, user: User, customers: list[dict[str, Any]], on_duplicate: str = DuplicatePolicy.SKIP
+) -> BulkCreateResult:
+    """Create customers from a JSON list while the client waits, through the same pipeline as a file."""
+    _check_policy(on_duplicate)
+    worker_id = f"inline:{new_worker_token()}"
+    job = ImportJob.objects.create(
+        created_by=user,
+        source=ImportSource.PAYLOAD,
+        on_duplicate=on_duplicate,
+        original_filename="(request body)",
+        status=ImportStatus.RUNNING,
+        worker_id=worker_id,
+        total_rows=len(customers),
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
+    _log_upload(job, user)
+    sheet = PayloadSheet(items=customers)
+    by_row = {row.number: item for row, item in zip(sheet.data_rows(), customers, strict=True)}
+    created: list[CreatedCustomer] = []
+    failed: list[BulkCreateFailure] = []
+
+    def collect(chunk: Chunk, result: WriteResult) -> None:
+        for customer, candidate in result.created:
+            created.append(CreatedCustomer(customer, candidate.row_number))
+        first_problem: dict[int, RowProblem] = {}
+        for problem in (*chunk.invalid, *chunk.duplicates, *result.problems):
+            first_problem.setdefault(problem.row_number, problem)
+        for row_number, problem in sorted(first_problem.items()):
+            reason = problem.reason if problem.code != RowErrorCode.ALREADY_EXISTS else f"Skipped: {problem.reason}"
+            failed.append(BulkCreateFailure(by_row.get(row_number, {}), reason, row_number))
+
+    write_sheet(job, sheet, worker_id=worker_id, user=user, collect=collect)
+    ImportJob.objects.filter(id=job.id).update(
+        status=ImportStatus.COMPLETE, worker_id="", finished_at=timezone.now(), total_rows=len(customers)
+    )
+    job.refresh_from_db()
+    return BulkCreateResult(job=job, created=created, failed=failed)

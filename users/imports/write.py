@@ -1,0 +1,311 @@
+"""The write stage: match candidates against existing customers, then create or update them.
+
+One chunk of candidates at a time, inside the caller's transaction: three `__in`
+lookups find every existing customer that shares a phone, a shipping mark or an
+email with the chunk, then creates go out in `bulk_create` batches of
+BULK_CREATE_BATCH_SIZE. The database's unique constraints have the last word: if
+a concurrent import wins a race between our lookup and our insert, the batch is
+retried row by row and the loser is reported as a duplicate, never a crash.
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from users.imports.rows import Candidate, Field, RowProblem
+from users.models import Customer, DuplicatePolicy, ImportJob, RowErrorCode, RowOutcome, User
+
+logger = logging.getLogger(__name__)
+
+MATCH_FIELDS: tuple[tuple[str, Field, str], ...] = (
+    ("phone", Field.PHONE, "phone number"),
+    ("shipping_mark", Field.SHIPPING_MARK, "shipping mark"),
+    ("email", Field.EMAIL, "email address"),
+)
+UPDATABLE_FIELDS = ("shipping_mark", "first_name", "last_name", "email", "phone", "region", "updated_at")
+
+
+@dataclass(frozen=True)
+class ExistingMatch:
+    """A candidate that shares a phone, mark or email with customers already in the database."""
+
+    candidate: Candidate
+    customers: list[Customer]
+    matched_on: tuple[Field, ...]
+    reason: str
+
+
+@dataclass
+class WriteResult:
+    created: list[tuple[Customer, Candidate]] = field(default_factory=list)
+    updated: list[tuple[Customer, Candidate]] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)  # skipped and failed rows
+
+    @property
+    def skipped(self) -> int:
+        return sum(1 for p in self.problems if p.outcome == RowOutcome.SKIPPED)
+
+    @property
+    def existing_matches(self) -> int:
+        """Rows that matched a customer already in the database, whatever became of them."""
+        matched = {RowErrorCode.ALREADY_EXISTS, RowErrorCode.CONFLICT}
+        return len(self.updated) + sum(1 for p in self.problems if p.code in matched)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for p in self.problems if p.outcome == RowOutcome.FAILED)
+
+
+class _ExistingIndex:
+    """Existing customers keyed by each unique value, from one query per chunk."""
+
+    def __init__(self, candidates: Sequence[Candidate]) -> None:
+        phones = {c.phone for c in candidates}
+        marks = {c.shipping_mark for c in candidates}
+        emails = {c.email.lower() for c in candidates if c.email}
+        condition = Q(phone__in=phones) | Q(shipping_mark__in=marks)
+        if emails:
+            condition |= Q(email_lower__in=emails) & ~Q(email="")
+        customers = Customer.objects.annotate(email_lower=Lower("email")).filter(condition)
+        self.by_key: dict[tuple[str, str], Customer] = {}
+        for customer in customers:
+            self.by_key[("phone", customer.phone)] = customer
+            self.by_key[("shipping_mark", customer.shipping_mark)] = customer
+            if customer.email:
+                self.by_key[("email", customer.email.lower())] = customer
+
+    def matches(self, candidate: Candidate) -> tuple[list[Customer], tuple[Field, ...]]:
+        found: dict[int, Customer] = {}
+        fields: list[Field] = []
+        for attribute, field_, _label in MATCH_FIELDS:
+            value = getattr(candidate, attribute)
+            if not value:
+                continue
+            key = value.lower() if attribute == "email" else value
+            if customer := self.by_key.get((attribute, key)):
+                found[customer.pk] = customer
+                fields.append(field_)
+        return list(found.values()), tuple(fields)
+
+
+def _describe_match(candidate: Candidate, customers: list[Customer], fields: tuple[Field, ...]) -> str:
+    labels = {f: label for _attr, f, label in MATCH_FIELDS}
+    if len(customers) == 1:
+        customer = customers[0]
+        what = " and ".join(labels[f] for f in fields)
+        return f"A customer with this {what} already exists (id {customer.pk}, mark {customer.shipping_mark})."
+    parts = []
+    for customer in customers:
+        shared = [
+            labels[f]
+            for attr, f, _label in MATCH_FIELDS
+            if f in fields
+            and getattr(customer, attr)
+            and _same(attr, getattr(customer, attr), getattr(candidate, attr))
+        ]
+        parts.append(f"{' and '.join(shared)} of customer {customer.pk} ({customer.shipping_mark})")
+    return "This row matches different existing customers: the " + "; the ".join(parts) + "."
+
+
+def _same(attribute: str, left: str, right: str) -> bool:
+    return left.lower() == right.lower() if attribute == "email" else left == right
+
+
+def find_existing_matches(candidates: Sequence[Candidate]) -> dict[int, ExistingMatch]:
+    """Existing customers for each candidate that has any, keyed by row number (read-only)."""
+    if not candidates:
+        return {}
+    index = _ExistingIndex(candidates)
+    matches = {}
+    for candidate in candidates:
+        customers, fields = index.matches(candidate)
+        if customers:
+            reason = _describe_match(candidate, customers, fields)
+            matches[candidate.row_number] = ExistingMatch(candidate, customers, fields, reason)
+    return matches
+
+
+def existing_match_problem(match: ExistingMatch, *, policy: str, header_labels: dict[Field, str]) -> RowProblem | None:
+    """The row outcome an existing match leads to: skipped, a conflict, or None when it will update."""
+    candidate = match.candidate
+    first_field = match.matched_on[0]
+    column = header_labels.get(first_field, first_field.value)
+    value = getattr(candidate, first_field.value)
+    if len(match.customers) > 1:
+        return RowProblem(
+            row_number=candidate.row_number,
+            column=column,
+            value=value,
+            code=RowErrorCode.CONFLICT,
+            reason=match.reason,
+            raw=candidate.raw,
+            outcome=RowOutcome.FAILED,
+        )
+    if policy == DuplicatePolicy.UPDATE:
+        return None
+    return RowProblem(
+        row_number=candidate.row_number,
+        column=column,
+        value=value,
+        code=RowErrorCode.ALREADY_EXISTS,
+        reason=match.reason,
+        raw=candidate.raw,
+        outcome=RowOutcome.SKIPPED,
+        existing_customer_id=match.customers[0].pk,
+    )
+
+
+def _new_customer(candidate: Candidate, *, job: ImportJob | None, user: User | None) -> Customer:
+    return Customer(
+        shipping_mark=candidate.shipping_mark,
+        first_name=candidate.first_name,
+        last_name=candidate.last_name,
+        email=candidate.email,
+        phone=candidate.phone,
+        region=candidate.region,
+        created_by=user,
+        import_job=job,
+        import_row_number=candidate.row_number,
+    )
+
+
+def write_candidates(
+    candidates: Sequence[Candidate],
+    *,
+    job: ImportJob | None,
+    user: User | None,
+    policy: str,
+    header_labels: dict[Field, str],
+) -> WriteResult:
+    """Create or update customers for a chunk of candidates. Call inside a transaction."""
+    result = WriteResult()
+    if not candidates:
+        return result
+    matches = find_existing_matches(candidates)
+    to_create: list[Candidate] = []
+    to_update: list[tuple[Customer, Candidate]] = []
+    updated_by_row: dict[int, int] = {}  # customer id → the row that updates it in this chunk
+    for candidate in candidates:
+        match = matches.get(candidate.row_number)
+        if match is None:
+            to_create.append(candidate)
+            continue
+        problem = existing_match_problem(match, policy=policy, header_labels=header_labels)
+        if problem is None:
+            customer = match.customers[0]
+            if earlier_row := updated_by_row.get(customer.pk):
+                # Two rows (say one by phone, one by mark) would both rewrite this customer.
+                result.problems.append(
+                    RowProblem(
+                        row_number=candidate.row_number,
+                        column="",
+                        value="",
+                        code=RowErrorCode.CONFLICT,
+                        reason=f"Row {earlier_row} already updates customer {customer.pk} ({customer.shipping_mark}).",
+                        raw=candidate.raw,
+                        duplicate_of_row=earlier_row,
+                    )
+                )
+                continue
+            updated_by_row[customer.pk] = candidate.row_number
+            to_update.append((customer, candidate))
+        else:
+            result.problems.append(problem)
+    _create(to_create, job=job, user=user, result=result, header_labels=header_labels)
+    _update(to_update, result=result, header_labels=header_labels)
+    return result
+
+
+def _create(
+    candidates: list[Candidate],
+    *,
+    job: ImportJob | None,
+    user: User | None,
+    result: WriteResult,
+    header_labels: dict[Field, str],
+) -> None:
+    batch_size = settings.BULK_CREATE_BATCH_SIZE
+    for start in range(0, len(candidates), batch_size):
+        batch = candidates[start : start + batch_size]
+        customers = [_new_customer(c, job=job, user=user) for c in batch]
+        try:
+            with transaction.atomic():
+                Customer.objects.bulk_create(customers)
+        except IntegrityError:
+            # Someone else created one of these since our lookup: go row by row
+            # so only the rows that lost the race are reported.
+            _create_one_by_one(batch, job=job, user=user, result=result, header_labels=header_labels)
+            continue
+        result.created.extend(zip(customers, batch, strict=True))
+
+
+def _create_one_by_one(
+    candidates: list[Candidate],
+    *,
+    job: ImportJob | None,
+    user: User | None,
+    result: WriteResult,
+    header_labels: dict[Field, str],
+) -> None:
+    for candidate in candidates:
+        customer = _new_customer(candidate, job=job, user=user)
+        try:
+            with transaction.atomic():
+                customer.save(force_insert=True)
+        except IntegrityError:
+            match = find_existing_matches([candidate]).get(candidate.row_number)
+            result.problems.append(_race_lost(candidate, match, header_labels=header_labels))
+        else:
+            result.created.append((customer, candidate))
+
+
+def _race_lost(candidate: Candidate, match: ExistingMatch | None, *, header_labels: dict[Field, str]) -> RowProblem:
+    if match is None:
+        # The conflicting row vanished again (deleted concurrently): rare enough to report plainly.
+        return RowProblem(
+            row_number=candidate.row_number,
+            column="",
+            value="",
+            code=RowErrorCode.DATABASE_ERROR,
+            reason="The row conflicted with another customer being saved at the same moment; upload it again.",
+            raw=candidate.raw,
+        )
+    problem = existing_match_problem(match, policy=DuplicatePolicy.SKIP, header_labels=header_labels)
+    assert problem is not None  # noqa: S101 - SKIP policy always yields a problem
+    return problem
+
+
+def _update(pairs: list[tuple[Customer, Candidate]], *, result: WriteResult, header_labels: dict[Field, str]) -> None:
+    if not pairs:
+        return
+    now = timezone.now()
+    for customer, candidate in pairs:
+        customer.shipping_mark = candidate.shipping_mark
+        customer.first_name = candidate.first_name
+        customer.last_name = candidate.last_name
+        customer.email = candidate.email
+        customer.phone = candidate.phone
+        customer.region = candidate.region
+        customer.updated_at = now
+    customers = [customer for customer, _ in pairs]
+    try:
+        with transaction.atomic():
+            Customer.objects.bulk_update(customers, UPDATABLE_FIELDS, batch_size=settings.BULK_CREATE_BATCH_SIZE)
+    except IntegrityError:
+        for customer, candidate in pairs:
+            try:
+                with transaction.atomic():
+                    customer.save(update_fields=UPDATABLE_FIELDS)
+            except IntegrityError:
+                match = find_existing_matches([candidate]).get(candidate.row_number)
+                result.problems.append(_race_lost(candidate, match, header_labels=header_labels))
+            else:
+                result.updated.append((customer, candidate))
+        return
+    result.updated.extend(pairs)
