@@ -1,0 +1,149 @@
+"""Import a customer spreadsheet from the command line, through the same pipeline as the web.
+
+    python manage.py import_customers customers.xlsx [--dry-run] [--on-duplicate skip|update]
+        [--sheet NAME] [--user PHONE] [--json]
+
+Exit status 0 when the file was processed (row errors included), 1 when the file
+itself was refused. With --json, stdout carries exactly one JSON object.
+"""
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.files import File
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import close_old_connections
+
+from users.imports.jobs import import_job_run
+from users.imports.selectors import import_row_errors
+from users.models import DuplicatePolicy, ImportJob, ImportSource, ImportStatus, User
+
+BAR_WIDTH = 30
+
+
+class Command(BaseCommand):
+    help = "Import customers from a spreadsheet (.xlsx, .xls, .ods, .csv)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", type=Path, help="The spreadsheet to import.")
+        parser.add_argument("--dry-run", action="store_true", help="Validate only; write nothing.")
+        parser.add_argument(
+            "--on-duplicate",
+            choices=DuplicatePolicy.values,
+            default=DuplicatePolicy.SKIP,
+            help="What to do with rows matching an existing customer (default: skip).",
+        )
+        parser.add_argument("--sheet", default="", help="The sheet to read (default: the first with a header).")
+        parser.add_argument("--user", default="", help="Phone number of the staff user to record as the importer.")
+        parser.add_argument("--json", action="store_true", help="Print one JSON object with the outcome.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path: Path = options["path"]
+        if not path.is_file():
+            raise CommandError(f"No such file: {path}")
+        user = self._user(options["user"])
+        started = time.monotonic()
+        job = ImportJob(
+            created_by=user,
+            source=ImportSource.FILE,
+            on_duplicate=options["on_duplicate"],
+            dry_run=options["dry_run"],
+            sheet_name=options["sheet"],
+            original_filename=path.name[:255],
+            file_size=path.stat().st_size,
+        )
+        with path.open("rb") as source:
+            job.file.save(path.name, File(source), save=False)
+        job.save()
+        show_bar = not options["json"] and sys.stderr.isatty()
+        stop = threading.Event()
+        bar = threading.Thread(target=self._draw_progress, args=(job.pk, stop), daemon=True) if show_bar else None
+        if bar:
+            bar.start()
+        try:
+            import_job_run(job_id=job.pk)
+        finally:
+            stop.set()
+            if bar:
+                bar.join()
+        job.refresh_from_db()
+        seconds = time.monotonic() - started
+        refused = job.status == ImportStatus.FAILED
+        if options["json"]:
+            self.stdout.write(json.dumps(self._outcome(job, seconds), ensure_ascii=False))
+        else:
+            self._summary(job, seconds)
+        if refused:
+            sys.exit(1)
+
+    def _user(self, phone: str) -> User | None:
+        if not phone:
+            return User.objects.filter(is_superuser=True).order_by("pk").first()
+        try:
+            return User.objects.get_by_natural_key(phone)
+        except User.DoesNotExist:
+            raise CommandError(f"No user with phone number {phone!r}.") from None
+
+    def _outcome(self, job: ImportJob, seconds: float) -> dict[str, Any]:
+        errors = [
+            {"row": e.row_number, "column": e.column, "value": e.value, "code": e.code, "reason": e.reason}
+            for e in import_row_errors(job=job).iterator(chunk_size=2000)
+        ]
+        return {
+            "job_id": str(job.pk),
+            "status": job.status,
+            "total_rows": job.total_rows,
+            "created": job.created_count,
+            "updated": job.updated_count,
+            "skipped": job.skipped_count,
+            "failed": job.failed_count,
+            "errors": errors,
+            "error": job.error_message or None,
+            "seconds": round(seconds, 3),
+        }
+
+    def _summary(self, job: ImportJob, seconds: float) -> None:
+        if job.status == ImportStatus.FAILED:
+            self.stderr.write(self.style.ERROR(f"Refused: {job.error_message}"))
+            return
+        verb = "Checked" if job.status == ImportStatus.VALIDATED else "Imported"
+        self.stdout.write(self.style.SUCCESS(f"{verb} {job.total_rows:,} rows in {seconds:.1f} s (job {job.pk})."))
+        if job.status == ImportStatus.VALIDATED:
+            self.stdout.write(f"  would import: {job.valid_rows:,}")
+        else:
+            self.stdout.write(f"  created: {job.created_count:,}   updated: {job.updated_count:,}")
+        self.stdout.write(f"  skipped: {job.skipped_count:,}   failed: {job.failed_count:,}")
+        for error in import_row_errors(job=job)[:20]:
+            self.stdout.write(f"  row {error.row_number}: {error.column or '-'}: {error.reason}")
+        more = job.failed_count + job.skipped_count - 20
+        if more > 0:
+            self.stdout.write(f"  … and more; download the error report from the import page (job {job.pk}).")
+
+    def _draw_progress(self, job_id: Any, stop: threading.Event) -> None:
+        """A progress bar on stderr, read from the job's row as the page reads it."""
+        try:
+            while not stop.wait(0.25):
+                job = (
+                    ImportJob.objects.filter(pk=job_id)
+                    .values("processed_rows", "total_rows", "rows_per_second", "eta_seconds")
+                    .first()
+                )
+                if not job:
+                    continue
+                done, total = job["processed_rows"], job["total_rows"]
+                fraction = min(1.0, done / total) if total else 0.0
+                filled = int(BAR_WIDTH * fraction)
+                eta = f"{job['eta_seconds']:.0f}s left" if job["eta_seconds"] is not None else "--"
+                total_text = f"{total:,}" if total else "?"
+                sys.stderr.write(
+                    f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done:,}/{total_text} rows "
+                    f"{job['rows_per_second']:,.0f} rows/s {eta}   "
+                )
+                sys.stderr.flush()
+            sys.stderr.write("\n")
+        finally:
+            close_old_connections()
