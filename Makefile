@@ -62,8 +62,12 @@ test-sqlite: install-dev ## the suite on SQLite
 test-postgres: install-dev postgres ## the suite on PostgreSQL
 	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: install-dev postgres ## benchmark the import pipeline (docs/performance.md)
-	$(PY) bench/run.py
+$(VENV)/.installed-bench: requirements-bench.txt requirements-dev.txt requirements.txt | $(PY)
+	$(PIP) install --quiet -r requirements-bench.txt
+	@touch $@
+
+bench: install-dev $(VENV)/.installed-bench postgres ## benchmark the import pipeline (docs/performance.md)
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean: ## remove the virtualenv, the SQLite database and caches
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* .pytest_cache .ruff_cache staticfiles
