@@ -9,4 +9,6 @@ urlpatterns = [
     path("health", health, name="health"),
     path("api/", include("users.api.urls")),
     path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("users.web.urls")),
 ]

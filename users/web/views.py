@@ -1,0 +1,141 @@
+"""The admin's import pages, rendered on the server.
+
+The pages hold no import logic: the upload, preview, commit, progress and
+cancel steps are the job API's (users/api/imports.py), which the page's script
+calls with the session cookie and the CSRF token. These views only decide who
+may see a page and render what the database already knows (#5).
+"""
+
+import logging
+import uuid
+from datetime import timedelta
+from functools import wraps
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from users.api.permissions import user_can_import
+from users.models import Customer, DuplicatePolicy, ImportJob, ImportStatus, User
+
+logger = logging.getLogger(__name__)
+
+HISTORY_PAGE_SIZE = 25
+CUSTOMERS_PAGE_SIZE = 50
+# A job started this recently and still active is shown again when the admin comes back to /imports/ (#5 item 3).
+RESUME_WINDOW = timedelta(hours=24)
+# How often the page asks the job API for progress; the API is built for one poll a second per client.
+POLL_INTERVAL_MS = 1000
+ACCEPTED_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv")
+
+
+class _View(Protocol):
+    def __call__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse: ...
+
+
+def import_staff_required(view: _View) -> _View:
+    """Sign in first; then only active staff who may add customers get past (the API's own rule)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not user_can_import(request.user):
+            return render(request, "imports/forbidden.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _jobs_visible_to(user: User) -> QuerySet[ImportJob]:
+    from users.imports.selectors import import_jobs_visible_to
+
+    return import_jobs_visible_to(user=user)
+
+
+def _visible_job(user: User, job_id: uuid.UUID) -> ImportJob:
+    # Another admin's job answers 404, like the API, so ids don't leak.
+    job = _jobs_visible_to(user).filter(id=job_id).first()
+    if job is None:
+        raise Http404("No such import.")
+    return job
+
+
+def _resumable_job(user: User) -> ImportJob | None:
+    """The admin's own import that is still on its way, so leaving the page doesn't lose it."""
+    return (
+        ImportJob.objects.filter(
+            created_by=user,
+            status__in=(ImportStatus.QUEUED, ImportStatus.VALIDATING, ImportStatus.RUNNING),
+            created_at__gte=timezone.now() - RESUME_WINDOW,
+        )
+        .order_by("-created_at")
+        .only("id")
+        .first()
+    )
+
+
+def _page_config(request: HttpRequest, job: ImportJob | None) -> dict[str, Any]:
+    """What the page's script needs: the job to follow, the API's addresses, the limits to check before uploading."""
+    return {
+        "jobId": str(job.id) if job else None,
+        "csrfToken": get_token(request),
+        "pollMs": POLL_INTERVAL_MS,
+        "maxUploadBytes": settings.IMPORT_MAX_UPLOAD_SIZE,
+        "acceptedExtensions": list(ACCEPTED_EXTENSIONS),
+        "urls": {
+            "create": "/api/imports/",
+            "job": "/api/imports/{id}/",
+            "commit": "/api/imports/{id}/commit/",
+            "cancel": "/api/imports/{id}/cancel/",
+            "errorsXlsx": "/api/imports/{id}/errors.xlsx",
+            "errorsCsv": "/api/imports/{id}/errors.csv",
+            "page": reverse("imports:job", kwargs={"job_id": uuid.UUID(int=0)}).replace(str(uuid.UUID(int=0)), "{id}"),
+            "customers": reverse("imports:customers", kwargs={"job_id": uuid.UUID(int=0)}).replace(
+                str(uuid.UUID(int=0)), "{id}"
+            ),
+            "start": reverse("imports:start"),
+        },
+    }
+
+
+@require_GET
+@import_staff_required
+def import_page(request: HttpRequest, job_id: uuid.UUID | None = None) -> HttpResponse:
+    """The upload form, or the given (or still running) import's preview, progress or summary."""
+    job = _visible_job(request.user, job_id) if job_id else _resumable_job(request.user)
+    context = {
+        "job": job,
+        "page_config": _page_config(request, job),
+        "duplicate_policies": DuplicatePolicy,
+        "sms_enabled": settings.SMS_BACKEND != "disabled",
+        "max_upload_mb": settings.IMPORT_MAX_UPLOAD_SIZE // (1024 * 1024),
+        "accept": ",".join(ACCEPTED_EXTENSIONS),
+    }
+    return render(request, "imports/import.html", context)
+
+
+@require_GET
+@import_staff_required
+def import_history(request: HttpRequest) -> HttpResponse:
+    """Past imports, newest first: who, when, which file, what happened (#5 item 5)."""
+    jobs = _jobs_visible_to(request.user).select_related("created_by").order_by("-created_at")
+    page = Paginator(jobs, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "imports/history.html", {"page": page})
+
+
+@require_GET
+@import_staff_required
+def import_customers(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    """The customers one import created or updated, so the admin can see what arrived."""
+    job = _visible_job(request.user, job_id)
+    customers = Customer.objects.filter(import_job=job).order_by("import_row_number", "id")
+    page = Paginator(customers, CUSTOMERS_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "imports/customers.html", {"job": job, "page": page})
