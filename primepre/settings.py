@@ -249,6 +249,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Named after our TextChoices, not drf-spectacular's guesses (StatusEnum, CodeEnum ...).
+    "ENUM_NAME_OVERRIDES": {
+        "ImportStatusEnum": "users.models.choices.ImportStatus",
+        "ImportSourceEnum": "users.models.choices.ImportSource",
+        "DuplicatePolicyEnum": "users.models.choices.DuplicatePolicy",
+        "RowOutcomeEnum": "users.models.choices.RowOutcome",
+        "RowErrorCodeEnum": "users.models.choices.RowErrorCode",
+        "RegionEnum": "users.models.choices.Region",
+    },
 }
 SIMPLE_JWT = {
     "USER_ID_FIELD": "id",

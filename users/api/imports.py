@@ -1,0 +1,405 @@
+"""The job API: import a spreadsheet of any size in the background, follow it, commit, cancel, fetch its errors.
+
+Issue #4 section B. Each view parses its input, calls one service or selector
+and serialises the answer; the engine in users/imports/ does the work. A job
+another user owns answers 404, not 403, so job ids don't leak (#4 item 9).
+"""
+
+import io
+import logging
+import tempfile
+import uuid
+from pathlib import PurePath
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from users.api.errors import ServiceError
+from users.api.permissions import CanImportCustomers, IsStaffUser
+from users.api.schema import PagePagination, error_responses, paginated_response
+from users.imports.errors import ImportRefused
+from users.imports.report import error_report_csv, error_report_xlsx
+from users.imports.selectors import import_jobs_visible_to, import_row_errors
+from users.models import DuplicatePolicy, FileErrorCode, ImportJob, ImportRowError, User
+
+logger = logging.getLogger(__name__)
+
+# The detail view is polled every second by the page (#5); 20 rows are enough to show
+# what is wrong, and the full list is one click away at errors/ (#4 item 8).
+FIRST_ERRORS_LIMIT = 20
+
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+DOWNLOAD_CHUNK_BYTES = 64 * 1024
+
+
+def _visible_job(*, user: User, job_id: uuid.UUID) -> ImportJob:
+    """The job if `user` may see it, in one query; 404 otherwise (another user's job included)."""
+    job = import_jobs_visible_to(user=user).filter(id=job_id).first()
+    if job is None:
+        raise Http404("No such import job.")
+    return job
+
+
+def _refusal_as_service_error(refusal: ImportRefused) -> ServiceError:
+    too_large = refusal.code == FileErrorCode.TOO_LARGE
+    http_status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST
+    return ServiceError(str(refusal.code), refusal.message, http_status=http_status)
+
+
+def _sms_counts(*, job: ImportJob) -> Any | None:
+    """Welcome-text counts for a job that asked for texts, in one query; None (and no query) otherwise."""
+    if not job.send_sms:
+        return None
+    try:
+        from users.sms.selectors import sms_counts_for_import
+    except ImportError:  # the SMS selectors land separately (#6); until then the counts are simply absent
+        return None
+    return sms_counts_for_import(job_id=job.id)
+
+
+@extend_schema_serializer(component_name="ImportJobSmsCounts")
+class SmsCountsSerializer(serializers.Serializer):
+    """How the job's welcome texts stand (#6)."""
+
+    sent = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    queued = serializers.IntegerField()
+    sending = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    pending = serializers.IntegerField(help_text="Queued, waiting for a retry, or in flight.")
+    disabled = serializers.BooleanField(help_text="True when this server has no SMS backend configured.")
+
+
+@extend_schema_serializer(component_name="ImportJobLinks")
+class ImportJobLinksSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    commit = serializers.CharField()
+    cancel = serializers.CharField()
+    errors = serializers.CharField()
+    errors_xlsx = serializers.CharField()
+    errors_csv = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="ImportJob")
+class ImportJobSerializer(serializers.ModelSerializer):
+    """A job's state, counts and progress: what every job endpoint answers."""
+
+    created_by = serializers.IntegerField(source="created_by_id", read_only=True, allow_null=True)
+    progress_percent = serializers.FloatField(read_only=True, help_text="0–100; 100 once COMPLETE.")
+    is_finished = serializers.BooleanField(read_only=True, help_text="COMPLETE, FAILED or CANCELLED.")
+    eta_seconds = serializers.FloatField(read_only=True, allow_null=True, help_text="Null until the rate is known.")
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImportJob
+        fields = (
+            "id",
+            "status",
+            "source",
+            "original_filename",
+            "file_size",
+            "detected_format",
+            "on_duplicate",
+            "sheet_name",
+            "dry_run",
+            "send_sms",
+            "cancel_requested",
+            "total_rows",
+            "valid_rows",
+            "processed_rows",
+            "created_count",
+            "updated_count",
+            "skipped_count",
+            "failed_count",
+            "duplicates_in_file",
+            "existing_matches",
+            "progress_percent",
+            "rows_per_second",
+            "eta_seconds",
+            "unknown_columns",
+            "error_code",
+            "error_message",
+            "is_finished",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "links",
+        )
+        read_only_fields = fields
+
+    @extend_schema_field(ImportJobLinksSerializer)
+    def get_links(self, job: ImportJob) -> dict[str, str]:
+        kwargs = {"job_id": job.id}
+        return {
+            "detail": reverse("import-job-detail", kwargs=kwargs),
+            "commit": reverse("import-job-commit", kwargs=kwargs),
+            "cancel": reverse("import-job-cancel", kwargs=kwargs),
+            "errors": reverse("import-job-errors", kwargs=kwargs),
+            "errors_xlsx": reverse("import-job-errors-xlsx", kwargs=kwargs),
+            "errors_csv": reverse("import-job-errors-csv", kwargs=kwargs),
+        }
+
+
+@extend_schema_serializer(component_name="ImportRowError")
+class ImportRowErrorSerializer(serializers.ModelSerializer):
+    """Why one source row was not created (FAILED) or was left alone (SKIPPED)."""
+
+    class Meta:
+        model = ImportRowError
+        fields = (
+            "row_number",
+            "outcome",
+            "column",
+            "value",
+            "code",
+            "reason",
+            "duplicate_of_row",
+            "existing_customer_id",
+        )
+        read_only_fields = fields
+
+
+class _JobReadApi(APIView):
+    """Reading a job needs active staff; which jobs they see is the selector's business."""
+
+    permission_classes = [IsStaffUser]
+
+
+class _JobWriteApi(APIView):
+    """Changing a job needs what uploading needs: active staff with users.add_customer."""
+
+    permission_classes = [CanImportCustomers]
+
+
+class ImportJobListCreateApi(APIView):
+    """POST: start a background import of an uploaded file. GET: the jobs you may see, newest first."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema_serializer(component_name="ImportJobCreate")
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(help_text=".xlsx, .xls or .csv in the template's layout; up to the upload limit.")
+        on_duplicate = serializers.ChoiceField(
+            choices=DuplicatePolicy.choices,
+            default=DuplicatePolicy.SKIP,
+            help_text="What to do with a row that matches an existing customer.",
+        )
+        dry_run = serializers.BooleanField(
+            default=False, help_text="Validate only and stop at VALIDATED; POST commit/ to write."
+        )
+        send_sms = serializers.BooleanField(default=False, help_text="Text each created customer a welcome message.")
+        sheet_name = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=255, help_text="Default: the first sheet."
+        )
+
+    pagination_class = PagePagination
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.request.method == "POST":
+            return [CanImportCustomers()]
+        return [IsStaffUser()]
+
+    @extend_schema(
+        operation_id="imports_create",
+        summary="Upload a spreadsheet and start an import job",
+        description=(
+            "Stores the file and queues a background job; answers 202 at once. Poll the job's `links.detail`. "
+            "With `dry_run`, the job stops at VALIDATED so you can review its errors, then POST `commit/`."
+        ),
+        request={"multipart/form-data": InputSerializer},
+        responses={202: ImportJobSerializer, **error_responses(400, 401, 403, 413, 415)},
+    )
+    def post(self, request: Request) -> Response:
+        from users.imports.services import import_job_create
+
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            job = import_job_create(
+                user=request.user, uploaded_file=serializer.validated_data.pop("file"), **serializer.validated_data
+            )
+        except ImportRefused as refusal:
+            raise _refusal_as_service_error(refusal) from refusal
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        operation_id="imports_list",
+        summary="List import jobs",
+        description="Your own jobs; staff with users.view_all_importjobs (and superusers) see everyone's.",
+        responses={200: ImportJobSerializer(many=True), **error_responses(401, 403, 404)},
+    )
+    def get(self, request: Request) -> Response:
+        jobs: QuerySet[ImportJob] = import_jobs_visible_to(user=request.user).order_by("-created_at", "-id")
+        return paginated_response(queryset=jobs, serializer_class=ImportJobSerializer, request=request, view=self)
+
+
+class ImportJobDetailApi(_JobReadApi):
+    """A job's status, counts, progress, speed, ETA and first errors: cheap enough to poll every second."""
+
+    @extend_schema_serializer(component_name="ImportJobDetail")
+    class OutputSerializer(ImportJobSerializer):
+        first_errors = serializers.SerializerMethodField()
+        sms = serializers.SerializerMethodField()
+
+        class Meta(ImportJobSerializer.Meta):
+            fields = (*ImportJobSerializer.Meta.fields, "first_errors", "sms")
+            read_only_fields = fields
+
+        @extend_schema_field(ImportRowErrorSerializer(many=True))
+        def get_first_errors(self, job: ImportJob) -> list[dict[str, Any]]:
+            return ImportRowErrorSerializer(self.context["first_errors"], many=True).data
+
+        @extend_schema_field(SmsCountsSerializer(allow_null=True))
+        def get_sms(self, job: ImportJob) -> dict[str, Any] | None:
+            counts = self.context["sms"]
+            return None if counts is None else SmsCountsSerializer(counts).data
+
+    @extend_schema(
+        operation_id="imports_retrieve",
+        summary="Follow an import job",
+        responses={200: OutputSerializer, **error_responses(401, 403, 404)},
+    )
+    def get(self, request: Request, job_id: uuid.UUID) -> Response:
+        job = _visible_job(user=request.user, job_id=job_id)
+        first_errors = list(import_row_errors(job=job)[:FIRST_ERRORS_LIMIT])
+        context = {"first_errors": first_errors, "sms": _sms_counts(job=job)}
+        return Response(self.OutputSerializer(job, context=context).data)
+
+
+class ImportJobCommitApi(_JobWriteApi):
+    """Write a validated dry run's customers: VALIDATED → QUEUED."""
+
+    @extend_schema(
+        operation_id="imports_commit",
+        summary="Commit a validated dry run",
+        request=None,
+        responses={202: ImportJobSerializer, **error_responses(401, 403, 404, 409)},
+    )
+    def post(self, request: Request, job_id: uuid.UUID) -> Response:
+        from users.imports.services import import_job_commit
+
+        job = import_job_commit(job=_visible_job(user=request.user, job_id=job_id), user=request.user)
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportJobCancelApi(_JobWriteApi):
+    """Stop a job: at once if it isn't running, else at its next batch boundary (what's committed stays)."""
+
+    @extend_schema(
+        operation_id="imports_cancel",
+        summary="Cancel an import job",
+        request=None,
+        responses={202: ImportJobSerializer, **error_responses(401, 403, 404, 409)},
+    )
+    def post(self, request: Request, job_id: uuid.UUID) -> Response:
+        from users.imports.services import import_job_cancel
+
+        job = import_job_cancel(job=_visible_job(user=request.user, job_id=job_id), user=request.user)
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportJobErrorsApi(_JobReadApi):
+    """Every row a job failed or skipped, page by page, with the row as the sheet had it."""
+
+    pagination_class = PagePagination
+
+    @extend_schema_serializer(component_name="ImportRowErrorDetail")
+    class OutputSerializer(ImportRowErrorSerializer):
+        class Meta(ImportRowErrorSerializer.Meta):
+            fields = (*ImportRowErrorSerializer.Meta.fields, "raw_data")
+            read_only_fields = fields
+
+    @extend_schema(
+        operation_id="imports_errors_list",
+        summary="List a job's row errors",
+        responses={200: OutputSerializer(many=True), **error_responses(401, 403, 404)},
+    )
+    def get(self, request: Request, job_id: uuid.UUID) -> Response:
+        job = _visible_job(user=request.user, job_id=job_id)
+        return paginated_response(
+            queryset=import_row_errors(job=job), serializer_class=self.OutputSerializer, request=request, view=self
+        )
+
+
+class _ErrorReportDownloadApi(_JobReadApi):
+    """A job's errors as a file, built on disk and streamed, so a 100 000-error report costs no memory."""
+
+    extension = ""
+    content_type = ""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # The file answer bypasses renderers; errors (404 …) are JSON whatever the Accept header says.
+        return super().perform_content_negotiation(request, force=True)
+
+    def write_report(self, *, job: ImportJob, spool: Any) -> None:
+        raise NotImplementedError
+
+    def get(self, request: Request, job_id: uuid.UUID) -> FileResponse:
+        job = _visible_job(user=request.user, job_id=job_id)
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it once the last chunk is sent
+        try:
+            self.write_report(job=job, spool=spool)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        response = FileResponse(spool, as_attachment=True, filename=_report_filename(job=job, extension=self.extension))
+        response["Content-Type"] = self.content_type
+        response.block_size = DOWNLOAD_CHUNK_BYTES
+        return response
+
+
+def _report_filename(*, job: ImportJob, extension: str) -> str:
+    stem = PurePath(job.original_filename or "import").stem[:80] or "import"
+    return f"{stem}-errors-{str(job.id)[:8]}.{extension}"
+
+
+class ImportJobErrorsXlsxApi(_ErrorReportDownloadApi):
+    """The rows to fix, in the template's layout plus an Error column: fix them and upload this file again."""
+
+    extension = "xlsx"
+    content_type = XLSX_CONTENT_TYPE
+
+    def write_report(self, *, job: ImportJob, spool: Any) -> None:
+        error_report_xlsx(job=job, out=spool)
+
+    @extend_schema(
+        operation_id="imports_errors_xlsx",
+        summary="Download a job's errors as .xlsx",
+        responses={(200, XLSX_CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY), **error_responses(401, 403, 404)},
+    )
+    def get(self, request: Request, job_id: uuid.UUID) -> FileResponse:
+        return super().get(request, job_id)
+
+
+class ImportJobErrorsCsvApi(_ErrorReportDownloadApi):
+    """The same report as CSV, for tools that don't read .xlsx."""
+
+    extension = "csv"
+    content_type = CSV_CONTENT_TYPE
+
+    def write_report(self, *, job: ImportJob, spool: Any) -> None:
+        text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
+        error_report_csv(job=job, out=text)
+        text.flush()
+        text.detach()  # leave the binary spool open for the response
+
+    @extend_schema(
+        operation_id="imports_errors_csv",
+        summary="Download a job's errors as CSV",
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR), **error_responses(401, 403, 404)},
+    )
+    def get(self, request: Request, job_id: uuid.UUID) -> FileResponse:
+        return super().get(request, job_id)
