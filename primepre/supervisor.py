@@ -1,12 +1,24 @@
 """Run the web server and the task worker as one service, for Render's free tier.
 
 Render's free plan has no background workers, so one start command must run
-gunicorn and `run_worker` side by side (#7 item 2). This process stays tiny (no
-Django import), restarts a child that dies, with backoff, and on SIGTERM or
-SIGINT passes the signal on and waits for both to finish cleanly.
+gunicorn and `run_worker` side by side (#7 item 2). This process stays tiny (it
+never imports Django), restarts a child that dies, with backoff, and on SIGTERM
+or SIGINT stops both cleanly:
 
-    python -m primepre.supervisor            # web + worker
-    python -m primepre.supervisor --no-web   # worker only
+1. SIGTERM to both. gunicorn finishes its requests (graceful_timeout, 60 s); an
+   idle task worker exits at once, a busy one finishes its current task.
+2. A task still running after SUPERVISOR_WORKER_GRACE_SECONDS gets a second
+   SIGTERM, which makes django-tasks-db interrupt it: the import's open batch
+   rolls back and the job resumes from its checkpoint after the restart.
+3. Whatever still runs after SUPERVISOR_STOP_SECONDS is killed. A second
+   signal to the supervisor (Ctrl+C twice) kills at once.
+
+Render waits `maxShutdownDelaySeconds` (render.yaml) before its own SIGKILL;
+keep SUPERVISOR_STOP_SECONDS below it.
+
+    python -m primepre.supervisor              # web + worker
+    python -m primepre.supervisor --no-web     # worker only
+    python -m primepre.supervisor --no-worker  # web only
 """
 
 import argparse
@@ -16,85 +28,202 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
+from users.logtags import LogTag  # an enum, nothing more: the supervisor never imports Django
+
+# Not __name__: that is "__main__" under `python -m`, and ops filter on this name.
 logger = logging.getLogger("primepre.supervisor")
 
-TAG = "[SUPERVISOR]"
-SHUTDOWN_GRACE_SECONDS = 70  # gunicorn's graceful_timeout (60 s) plus margin
-MAX_BACKOFF_SECONDS = 30.0
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+POLL_SECONDS = 0.1
 
 
-@dataclass
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number of seconds, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Timings:
+    """How patient the supervisor is; all in seconds, read from the environment once."""
+
+    worker_grace_seconds: float = 25.0  # a running task may finish before it is interrupted
+    stop_seconds: float = 80.0  # gunicorn's graceful_timeout (60 s) plus margin; under Render's 90 s
+    max_backoff_seconds: float = 30.0  # a child that keeps dying is retried at most this often
+    healthy_after_seconds: float = 60.0  # a child that ran this long starts again with a short backoff
+
+    @classmethod
+    def from_env(cls) -> "Timings":
+        return cls(
+            worker_grace_seconds=_env_float("SUPERVISOR_WORKER_GRACE_SECONDS", cls.worker_grace_seconds),
+            stop_seconds=_env_float("SUPERVISOR_STOP_SECONDS", cls.stop_seconds),
+            max_backoff_seconds=_env_float("SUPERVISOR_MAX_BACKOFF_SECONDS", cls.max_backoff_seconds),
+        )
+
+
+def describe_exit(returncode: int) -> str:
+    """A child's exit status in words, naming the likely cause of a kill."""
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    if returncode == -signal.SIGKILL:
+        return f"was killed by {name} (likely the out-of-memory killer)"
+    return f"was killed by {name}"
+
+
 class Child:
-    name: str
-    argv: list[str]
-    process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    started_at: float = 0.0
-    backoff: float = field(default=1.0)
+    """One supervised process and its restart state."""
+
+    def __init__(self, name: str, argv: list[str], *, interruptible: bool = False) -> None:
+        self.name = name
+        self.argv = argv
+        # True for the task worker: a second SIGTERM interrupts its running task.
+        self.interruptible = interruptible
+        self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self.started_at = 0.0
+        self.backoff = 1.0
+        self.restart_at: float | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv)  # noqa: S603 - our own fixed commands
+        self.process = subprocess.Popen(self.argv, cwd=PROJECT_DIR)  # noqa: S603 - our own fixed commands
         self.started_at = time.monotonic()
-        logger.info("%s started %s pid=%s", TAG, self.name, self.process.pid)
+        self.restart_at = None
+        logger.info("%s started %s pid=%s", LogTag.SUPERVISOR, self.name, self.process.pid, extra={"child": self.name})
+
+    def signal(self, signum: int) -> None:
+        if self.running():
+            try:
+                self.process.send_signal(signum)  # type: ignore[union-attr]
+            except ProcessLookupError:
+                pass  # it exited between poll() and the signal
 
 
 class Supervisor:
-    def __init__(self, children: list[Child]) -> None:
+    def __init__(self, children: list[Child], *, timings: Timings | None = None) -> None:
         self.children = children
+        self.timings = timings or Timings()
         self.stopping = False
+        self.force = False
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        logger.info("%s received %s; stopping children", TAG, signal.Signals(signum).name)
-        self.stopping = True
+        name = signal.Signals(signum).name
+        if self.stopping:
+            logger.warning("%s received %s again; killing the children now", LogTag.SUPERVISOR, name)
+            self.force = True
+        else:
+            logger.info("%s received %s; stopping the children", LogTag.SUPERVISOR, name)
+            self.stopping = True
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        logger.info(
+            "%s pid=%s supervising %s",
+            LogTag.SUPERVISOR,
+            os.getpid(),
+            ", ".join(child.name for child in self.children),
+        )
         for child in self.children:
-            child.start()
-        while not self.stopping:
-            for child in self.children:
-                if child.process is None or child.process.poll() is None:
-                    continue
-                code = child.process.returncode
-                # A child that ran for a while gets restarted promptly; one that
-                # dies at once backs off, so a broken deploy doesn't spin.
-                if time.monotonic() - child.started_at > 60:
-                    child.backoff = 1.0
-                logger.warning(
-                    "%s %s exited with %s; restarting in %.0f s", TAG, child.name, code, child.backoff
-                )
-                self._sleep(child.backoff)
-                if self.stopping:
-                    break
-                child.backoff = min(child.backoff * 2, MAX_BACKOFF_SECONDS)
-                child.restarts += 1
+            if not self.stopping:
                 child.start()
-            self._sleep(0.5)
+        while not self.stopping:
+            now = time.monotonic()
+            for child in self.children:
+                self._watch(child, now)
+            time.sleep(POLL_SECONDS)
         return self._stop_children()
 
-    def _sleep(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not self.stopping and time.monotonic() < deadline:
-            time.sleep(0.1)
+    def _watch(self, child: Child, now: float) -> None:
+        """Notice a dead child once, then start it again when its backoff has passed."""
+        if child.running():
+            return
+        if child.restart_at is None:
+            # A child that ran for a while restarts promptly; one that dies at once
+            # backs off, so a broken deploy doesn't spin and flood the log.
+            if now - child.started_at > self.timings.healthy_after_seconds:
+                child.backoff = 1.0
+            child.restart_at = now + child.backoff
+            logger.warning(
+                "%s %s pid=%s %s; restarting it in %.0f s",
+                LogTag.SUPERVISOR,
+                child.name,
+                child.pid,
+                describe_exit(child.process.returncode),  # type: ignore[union-attr]
+                child.backoff,
+                extra={"child": child.name, "restarts": child.restarts},
+            )
+            child.backoff = min(child.backoff * 2, self.timings.max_backoff_seconds)
+        elif now >= child.restart_at:
+            child.restarts += 1
+            child.start()
 
     def _stop_children(self) -> int:
-        running = [c for c in self.children if c.process is not None and c.process.poll() is None]
+        running = [child for child in self.children if child.running()]
         for child in running:
-            child.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
-        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+            child.signal(signal.SIGTERM)
+        started = time.monotonic()
+        interrupted: set[str] = set()
+        while any(child.running() for child in running):
+            elapsed = time.monotonic() - started
+            if self.force or elapsed > self.timings.stop_seconds:
+                for child in running:
+                    if child.running():
+                        logger.error(
+                            "%s %s pid=%s did not stop after %.0f s; killing it",
+                            LogTag.SUPERVISOR,
+                            child.name,
+                            child.pid,
+                            elapsed,
+                        )
+                        child.signal(signal.SIGKILL)
+                break
+            for child in running:
+                if (
+                    child.interruptible
+                    and child.name not in interrupted
+                    and elapsed > self.timings.worker_grace_seconds
+                    and child.running()
+                ):
+                    logger.warning(
+                        "%s %s pid=%s still busy after %.0f s; interrupting its task "
+                        "(an import resumes from its checkpoint after the restart)",
+                        LogTag.SUPERVISOR,
+                        child.name,
+                        child.pid,
+                        elapsed,
+                    )
+                    child.signal(signal.SIGTERM)
+                    interrupted.add(child.name)
+            time.sleep(POLL_SECONDS)
         for child in running:
-            remaining = max(0.1, deadline - time.monotonic())
-            try:
-                child.process.wait(timeout=remaining)  # type: ignore[union-attr]
-            except subprocess.TimeoutExpired:
-                logger.error("%s %s did not stop in time; killing it", TAG, child.name)
-                child.process.kill()  # type: ignore[union-attr]
-                child.process.wait()  # type: ignore[union-attr]
-        logger.info("%s all children stopped", TAG)
+            child.process.wait()  # type: ignore[union-attr]
+            logger.info(
+                "%s %s pid=%s %s",
+                LogTag.SUPERVISOR,
+                child.name,
+                child.pid,
+                describe_exit(child.process.returncode),  # type: ignore[union-attr]
+            )
+        logger.info("%s all children stopped", LogTag.SUPERVISOR)
         return 0
 
 
@@ -102,23 +231,35 @@ def build_children(*, web: bool, worker: bool) -> list[Child]:
     python = sys.executable
     children = []
     if web:
-        children.append(Child("web", [python, "-m", "gunicorn", "-c", "gunicorn_config.py", "primepre.wsgi"]))
+        gunicorn = [python, "-m", "gunicorn", "-c", str(PROJECT_DIR / "gunicorn_config.py"), "primepre.wsgi"]
+        children.append(Child("web", gunicorn))
     if worker:
-        children.append(Child("worker", [python, "manage.py", "run_worker"]))
+        children.append(Child("worker", [python, str(PROJECT_DIR / "manage.py"), "run_worker"], interruptible=True))
     return children
 
 
+def configure_logging() -> None:
+    """The same line shape as Django's logging (primepre/settings.py), without importing Django."""
+    handler = logging.StreamHandler()
+    if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json":
+        from primepre.logging import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO", handlers=[handler])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--no-web", action="store_true", help="run only the task worker")
     parser.add_argument("--no-worker", action="store_true", help="run only the web server")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    if args.no_web and args.no_worker:
+        parser.error("--no-web and --no-worker leave nothing to run")
+    configure_logging()
     children = build_children(web=not args.no_web, worker=not args.no_worker)
-    return Supervisor(children).run()
+    return Supervisor(children, timings=Timings.from_env()).run()
 
 
 if __name__ == "__main__":
