@@ -3,12 +3,13 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView  # job API
 
-from users.api import health
+from users.api import health, metrics
 from users.api import imports as job_api  # job API
 from users.api.customers import CustomerListApi  # job API
 
 urlpatterns = [
     path("health/", health.health, name="api-health"),
+    path("admin/metrics", metrics.metrics_view, name="admin-metrics"),  # owner: deploy (#7 item 4)
     # --- job API --- (owner: job-api; #4 items 8 and 12)
     path("imports/", job_api.ImportJobListCreateApi.as_view(), name="import-job-list"),
     path("imports/<uuid:job_id>/", job_api.ImportJobDetailApi.as_view(), name="import-job-detail"),
