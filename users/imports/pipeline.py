@@ -324,10 +324,10 @@ def write_sheet(
         reporter.elapsed,
         extra={
             "job_id": run.job_id,
-            "created": job.created_count,
-            "updated": job.updated_count,
-            "skipped": job.skipped_count,
-            "failed": job.failed_count,
+            "rows_created": job.created_count,
+            "rows_updated": job.updated_count,
+            "rows_skipped": job.skipped_count,
+            "rows_failed": job.failed_count,
             "seconds": round(reporter.elapsed, 2),
         },
     )

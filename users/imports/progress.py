@@ -92,9 +92,9 @@ class ProgressReporter:
             rss,
             extra={
                 "job_id": self.job_id,
-                "processed": processed,
-                "created": created,
-                "failed": failed,
+                "rows_processed": processed,
+                "rows_created": created,
+                "rows_failed": failed,
                 "rows_per_second": round(self.rows_per_second, 1),
                 "rss_mb": round(rss, 1),
             },
