@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 STAFF_PHONE = "+233241110001"
 STAFF_PASSWORD = "deploy-test-password-1"  # only ever in a throwaway database
+# One key per test session, so the template's JWT is valid in every stack started from it.
+SECRET_KEY = "deploy-tests-" + secrets.token_urlsafe(32)
 
 # Variables that would point a child at the developer's or CI's own database or production mode.
 SCRUBBED = {"DATABASE_URL", "RENDER", "IS_RENDER", "SECRET_KEY", "DEBUG", "GUNICORN_BIND", "PORT", "MEDIA_ROOT"}
@@ -50,7 +52,7 @@ def child_environment(database: Path, media: Path, **extra: str) -> dict[str, st
         MEDIA_ROOT=str(media),
         # Production-like: DEBUG keeps every query in memory, which would spoil memory measurements.
         DEBUG="false",
-        SECRET_KEY="deploy-tests-" + secrets.token_urlsafe(32),
+        SECRET_KEY=SECRET_KEY,
         PYTHONUNBUFFERED="1",
         # The SQLite file is private to this stack; no pooled connection should outlive a request.
         CONN_MAX_AGE="0",

@@ -1,0 +1,128 @@
+"""The real one-service stack (#7 items 2 and 4): supervisor -> gunicorn master -> web worker, and run_worker.
+
+Started exactly as Render starts it (`python -m primepre.supervisor`), on a free
+127.0.0.1 port with a throwaway SQLite database. The idle measurements are
+written to .run/deploy-idle-memory.json so the numbers in docs/deploy.md can be
+checked against a fresh run.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.deploy.stack import ROOT, Stack, Template, child_environment, prepare_template, running_stack
+from users.monitoring.processes import ProcessRole, StackMemory, stack_memory_get
+
+pytestmark = pytest.mark.slow
+
+# The issue's budget (#7 item 4) is 80 MB for an idle web worker and 200 MB for the
+# whole stack; the per-process ceilings are generous, the sum is the real limit.
+IDLE_CEILINGS_MB = {
+    ProcessRole.SUPERVISOR: 30,
+    ProcessRole.WEB_MASTER: 45,
+    ProcessRole.WEB_WORKER: 80,
+    ProcessRole.TASK_WORKER: 110,
+}
+IDLE_STACK_CEILING_MB = 200
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    return prepare_template(tmp_path_factory.mktemp("stack-template"))
+
+
+@pytest.fixture(scope="module")
+def stack(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(template, tmp_path_factory.mktemp("stack")) as stack:
+        stack.wait_until(lambda: "Starting worker" in stack.log(), timeout=60, what="the task worker to start")
+        yield stack
+
+
+def snapshot(stack: Stack) -> StackMemory:
+    memory = stack_memory_get(root_pid=stack.pid)
+    return StackMemory(
+        processes=tuple(p for p in memory.processes if p.role != ProcessRole.OTHER), current_pid=memory.current_pid
+    )
+
+
+def test_the_idle_stack_fits_its_memory_budget(stack: Stack) -> None:
+    for _ in range(5):
+        assert stack.get("/health")[0] == 200
+    time.sleep(2)  # let the worker finish its first poll and settle
+    memory = snapshot(stack)
+    measured = {
+        str(ProcessRole(p.role).label): p.rss_mb for p in sorted(memory.processes, key=lambda p: p.role)
+    } | {"total": memory.total_rss_mb}
+    (ROOT / ".run").mkdir(exist_ok=True)
+    (ROOT / ".run" / "deploy-idle-memory.json").write_text(json.dumps(measured, indent=2))
+
+    assert sorted(p.role for p in memory.processes) == sorted(IDLE_CEILINGS_MB), f"one of each: {memory.processes}"
+    over = {p.role: p.rss_mb for p in memory.processes if p.rss_mb > IDLE_CEILINGS_MB[p.role]}
+    assert not over, f"idle RSS above its ceiling: {over}; measured {measured}"
+    assert memory.total_rss_mb <= IDLE_STACK_CEILING_MB, f"idle stack above {IDLE_STACK_CEILING_MB} MB: {measured}"
+
+
+def test_the_metrics_endpoint_sees_the_stack_from_inside_the_web_worker(stack: Stack) -> None:
+    status, body = stack.get("/api/admin/metrics", token=stack.token)
+    assert status == 200, body[:500]
+    metrics = json.loads(body)
+    processes = metrics["processes"]
+    [web_worker] = processes["web_workers"]
+    assert web_worker["current"] and web_worker["pid"] == metrics["current_pid"]
+    assert processes["web_master"]["pid"] == web_worker["ppid"], "the master is the answering worker's parent"
+    assert processes["supervisor"]["pid"] == stack.pid == processes["web_master"]["ppid"]
+    assert [worker["ppid"] for worker in processes["task_workers"]] == [stack.pid]
+    assert metrics["queue_depth"] == 0 and metrics["running_jobs"] == []
+
+
+def test_the_metrics_endpoint_refuses_a_request_without_credentials(stack: Stack) -> None:
+    status, body = stack.get("/api/admin/metrics")
+    assert status == 401 and json.loads(body)["success"] is False
+
+
+def test_check_memory_lists_the_stacks_processes(stack: Stack, tmp_path: Path) -> None:
+    database = Path(stack.log_path.parent / "db.sqlite3")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check_memory", "--json", "--root-pid", str(stack.pid)],
+        cwd=ROOT,
+        env=child_environment(database, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    roles = sorted(p["role"] for p in json.loads(result.stdout)["stack"]["processes"] if p["role"] != "other")
+    assert roles == ["supervisor", "task_worker", "web_master", "web_worker"]
+
+
+def test_a_task_worker_killed_by_the_oom_killer_is_started_again(stack: Stack) -> None:
+    [worker] = snapshot(stack).by_role(ProcessRole.TASK_WORKER)
+    psutil.Process(worker.pid).send_signal(signal.SIGKILL)
+
+    def replaced() -> bool:
+        return any(p.pid != worker.pid for p in snapshot(stack).by_role(ProcessRole.TASK_WORKER))
+
+    stack.wait_until(replaced, timeout=30, what="a new task worker")
+    assert f"worker pid={worker.pid} was killed by SIGKILL (likely the out-of-memory killer)" in stack.log()
+    assert stack.healthy(), "the web server never noticed"
+
+
+def test_sigterm_stops_web_and_worker_cleanly_and_exits_zero(template: Template, tmp_path: Path) -> None:
+    with running_stack(template, tmp_path) as stack:
+        stack.wait_until(lambda: "Starting worker" in stack.log(), timeout=60, what="the task worker to start")
+        children = [p.pid for p in snapshot(stack).processes if p.pid != stack.pid]
+        started = time.monotonic()
+        code = stack.stop(timeout=60)
+        seconds = time.monotonic() - started
+        log = stack.log()
+    assert code == 0 and seconds < 15, f"stopped with {code} after {seconds:.1f} s"
+    assert not [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert "[WORKER-SHUTDOWN]" in log and "all children stopped" in log
+    assert "did not stop" not in log, "nothing needed killing"
