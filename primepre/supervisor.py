@@ -19,6 +19,7 @@ keep SUPERVISOR_STOP_SECONDS below it.
     python -m primepre.supervisor              # web + worker
     python -m primepre.supervisor --no-web     # worker only
     python -m primepre.supervisor --no-worker  # web only
+    python -m primepre.supervisor --task-workers 2   # two task workers (best on PostgreSQL)
 """
 
 import argparse
@@ -49,6 +50,16 @@ def _env_float(name: str, default: float) -> float:
         return float(value)
     except ValueError:
         raise SystemExit(f"{name} must be a number of seconds, got {value!r}") from None
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, got {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -227,7 +238,7 @@ class Supervisor:
         return 0
 
 
-def build_children(*, web: bool, worker: bool) -> list[Child]:
+def build_children(*, web: bool, worker: bool, task_workers: int = 1) -> list[Child]:
     python = sys.executable
     children = []
     if web:
@@ -237,7 +248,9 @@ def build_children(*, web: bool, worker: bool) -> list[Child]:
         # System checks import every view to check the URLconf: ~25 MB the worker never
         # uses, for checks the build step's `migrate` has already run.
         run_worker = [python, str(PROJECT_DIR / "manage.py"), "run_worker", "--skip-checks"]
-        children.append(Child("worker", run_worker, interruptible=True))
+        for number in range(1, task_workers + 1):
+            name = "worker" if task_workers == 1 else f"worker-{number}"
+            children.append(Child(name, run_worker, interruptible=True))
     return children
 
 
@@ -253,15 +266,26 @@ def configure_logging() -> None:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO", handlers=[handler])
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--no-web", action="store_true", help="run only the task worker")
     parser.add_argument("--no-worker", action="store_true", help="run only the web server")
+    parser.add_argument(
+        "--task-workers",
+        type=int,
+        default=_env_int("SUPERVISOR_TASK_WORKERS", 1),
+        help="task worker processes to run (default: SUPERVISOR_TASK_WORKERS or 1); each costs ~50 MB idle",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.no_web and args.no_worker:
+    if args.no_web and (args.no_worker or args.task_workers < 1):
         parser.error("--no-web and --no-worker leave nothing to run")
     configure_logging()
-    children = build_children(web=not args.no_web, worker=not args.no_worker)
+    children = build_children(web=not args.no_web, worker=not args.no_worker, task_workers=args.task_workers)
     return Supervisor(children, timings=Timings.from_env()).run()
 
 

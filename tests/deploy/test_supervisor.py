@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from primepre.supervisor import Timings, describe_exit
+from primepre.supervisor import Timings, build_children, describe_exit
 from tests.deploy.stack import ROOT
 
 RUN_SUPERVISOR = """
@@ -181,3 +181,15 @@ def test_nothing_to_run_is_refused() -> None:
         text=True,
     )
     assert result.returncode == 2 and "leave nothing to run" in result.stderr
+
+
+def test_the_free_tier_layout_is_gunicorn_and_one_task_worker_without_system_checks() -> None:
+    children = build_children(web=True, worker=True)
+    assert [child.name for child in children] == ["web", "worker"]
+    assert children[0].argv[1:3] == ["-m", "gunicorn"] and not children[0].interruptible
+    assert children[1].argv[-2:] == ["run_worker", "--skip-checks"] and children[1].interruptible
+
+
+def test_several_task_workers_each_get_their_own_name() -> None:
+    children = build_children(web=False, worker=True, task_workers=3)
+    assert [child.name for child in children] == ["worker-1", "worker-2", "worker-3"]
