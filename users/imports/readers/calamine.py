@@ -1,0 +1,134 @@
+""".xls and .ods through python-calamine (Rust): fast, but it loads a whole sheet into memory.
+
+That is acceptable here and only here: an .xls sheet stops at 65,536 rows
+(BIFF8), and an .ods is refused before calamine sees it when its content.xml
+would inflate past `MAX_ODS_CONTENT_BYTES` (about 100,000 customer rows), so the
+loaded sheet stays within tens of MB. Big sheets arrive as .xlsx, which has its
+own streaming reader. Calamine only ever gets files that passed the checks in
+formats.py.
+"""
+
+import datetime as dt
+import logging
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+from users.imports.errors import ImportRefused
+from users.imports.formats import MB, DetectedFile, SpreadsheetFormat
+from users.imports.readers.base import SheetInfo
+from users.imports.readers.xml import xml_chunks
+from users.imports.rows import SourceRow
+from users.models.choices import FileErrorCode
+
+logger = logging.getLogger(__name__)
+
+MAX_ODS_CONTENT_BYTES = 200 * MB
+
+
+class CalamineWorkbook:
+    """An .xls or .ods workbook; the selected sheet is loaded once and kept while the import runs."""
+
+    def __init__(self, detected: DetectedFile) -> None:
+        from python_calamine import CalamineError, PasswordError, SheetVisibleEnum
+        from python_calamine import CalamineWorkbook as Workbook
+
+        self.format: SpreadsheetFormat = detected.format
+        if detected.format == SpreadsheetFormat.ODS:
+            _check_ods(detected)
+        self._errors = (CalamineError,)
+        try:
+            self._workbook = Workbook.from_path(str(detected.path))
+            metadata = self._workbook.sheets_metadata
+        except PasswordError as exc:
+            raise ImportRefused(
+                FileErrorCode.ENCRYPTED,
+                "The file is password-protected. Remove the password in Excel and upload it again.",
+            ) from exc
+        except (CalamineError, ValueError, OSError) as exc:
+            raise _damaged(exc) from exc
+        self._sheets = [SheetInfo(sheet.name, sheet.visible == SheetVisibleEnum.Visible) for sheet in metadata]
+        self._loaded: dict[str, Any] = {}
+
+    def close(self) -> None:
+        self._loaded.clear()
+        self._workbook.close()
+
+    def sheets(self) -> list[SheetInfo]:
+        return list(self._sheets)
+
+    def _sheet(self, name: str) -> Any:
+        if name not in self._loaded:
+            # Keep one sheet at a time: choosing a sheet may look at several.
+            self._loaded.clear()
+            try:
+                self._loaded[name] = self._workbook.get_sheet_by_name(name)
+            except self._errors as exc:
+                raise _damaged(exc) from exc
+        return self._loaded[name]
+
+    def estimated_rows(self, sheet: str) -> int | None:
+        end = self._sheet(sheet).end
+        return end[0] + 1 if end else 0
+
+    def iter_rows(self, sheet: str, *, width: int | None = None) -> Iterator[SourceRow]:
+        loaded = self._sheet(sheet)
+        start = loaded.start
+        if start is None:
+            return
+        first_row, first_column = start
+        padding = [None] * first_column
+        try:
+            for offset, raw in enumerate(loaded.iter_rows()):
+                cells = padding + [_value(cell) for cell in raw]
+                if width is not None:
+                    cells = cells[:width]
+                if not any(cell is not None for cell in cells):
+                    continue
+                if width is None:
+                    while cells[-1] is None:
+                        cells.pop()
+                elif len(cells) < width:
+                    cells.extend([None] * (width - len(cells)))
+                yield SourceRow(first_row + offset + 1, tuple(cells))
+        except self._errors as exc:
+            raise _damaged(exc) from exc
+
+
+def _value(cell: Any) -> Any:
+    """Calamine's cell as the pipeline's: "" → None, whole floats → int (Excel stores every number as a float)."""
+    if isinstance(cell, str):
+        return None if not cell or cell.isspace() else cell
+    if isinstance(cell, float) and cell.is_integer() and abs(cell) < 1e15:
+        return int(cell)
+    if isinstance(cell, dt.timedelta):
+        return str(cell)
+    return cell
+
+
+def _check_ods(detected: DetectedFile) -> None:
+    """Refuse a DOCTYPE in content.xml, and content too big to load whole, before calamine parses it."""
+    with zipfile.ZipFile(detected.path) as archive:
+        try:
+            info = archive.getinfo("content.xml")
+        except KeyError:
+            raise _damaged(None) from None
+        if info.file_size > MAX_ODS_CONTENT_BYTES:
+            raise ImportRefused(
+                FileErrorCode.TOO_LARGE,
+                "This OpenDocument spreadsheet is too large to import in one piece. Save it as an Excel Workbook "
+                "(.xlsx), which is read as a stream, and upload that.",
+            )
+        for part in ("content.xml", "styles.xml"):
+            if part in archive.NameToInfo:
+                _, _, chunks = xml_chunks(archive, part)
+                next(chunks, None)
+                chunks.close()
+
+
+def _damaged(exc: Exception | None) -> ImportRefused:
+    logger.info("calamine could not read a file: %s", exc)
+    return ImportRefused(
+        FileErrorCode.DAMAGED,
+        "The file is damaged or not a spreadsheet we can read. Open it in Excel, save it again and upload the copy.",
+    )

@@ -1,0 +1,128 @@
+"""CSV (and Excel's tab-separated "Unicode Text") streamed from disk with the standard csv module.
+
+The encoding is decided once per file: a BOM wins (UTF-8 or UTF-16); otherwise
+the whole file is checked as UTF-8 a megabyte at a time (cheap, and never held
+in memory), and a file that isn't UTF-8 is read as Windows-1252, which is what
+Excel's plain "CSV (Comma delimited)" writes on a Western Windows. The
+delimiter is sniffed from the first 64 KB: comma, semicolon (Excel in locales
+with a decimal comma), tab or pipe, whichever splits the lines most
+consistently; Excel's `sep=;` first line is honoured.
+"""
+
+import codecs
+import csv
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from users.imports.errors import ImportRefused
+from users.imports.formats import SpreadsheetFormat
+from users.imports.readers.base import SheetInfo
+from users.imports.rows import SourceRow
+from users.models.choices import FileErrorCode
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_BYTES = 64 * 1024
+CHECK_CHUNK_BYTES = 1024 * 1024
+DELIMITERS = (",", ";", "\t", "|")
+# Excel's cells hold up to 32,767 characters (a quoted field may also carry line breaks); the csv module's
+# default 131,072 would do, but an explicit, generous bound states the intent and still stops a runaway
+# field (an unclosed quote) from swallowing the whole file into memory.
+FIELD_SIZE_LIMIT = 1024 * 1024
+
+
+class CsvWorkbook:
+    """A CSV file as a workbook with one unnamed sheet."""
+
+    format = SpreadsheetFormat.CSV
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.encoding = detect_encoding(path)
+        with path.open("r", encoding=self.encoding, newline="", errors="replace") as handle:
+            sample = handle.read(SAMPLE_BYTES)
+        self.skip_first_line = False
+        first_line = sample.split("\n", 1)[0].strip().lower()
+        if first_line.startswith("sep=") and len(first_line) == 5:
+            self.delimiter = sample.split("\n", 1)[0].strip()[4]
+            self.skip_first_line = True
+        else:
+            self.delimiter = sniff_delimiter(sample)
+        lines_in_sample = max(sample.count("\n"), 1)
+        self._bytes_per_line = max(len(sample.encode(self.encoding, errors="replace")) / lines_in_sample, 1.0)
+        if csv.field_size_limit() < FIELD_SIZE_LIMIT:
+            csv.field_size_limit(FIELD_SIZE_LIMIT)
+
+    def close(self) -> None:
+        """Nothing stays open between reads."""
+
+    def sheets(self) -> list[SheetInfo]:
+        return [SheetInfo("", True)]
+
+    def estimated_rows(self, sheet: str) -> int | None:
+        return round(self.path.stat().st_size / self._bytes_per_line)
+
+    def iter_rows(self, sheet: str, *, width: int | None = None) -> Iterator[SourceRow]:
+        with self.path.open("r", encoding=self.encoding, newline="", errors="replace") as handle:
+            if self.skip_first_line:
+                handle.readline()
+            reader = csv.reader(handle, delimiter=self.delimiter)
+            try:
+                for number, record in enumerate(reader, start=1):
+                    if width is not None:
+                        record = record[:width]
+                    cells = [None if not cell or cell.isspace() else cell for cell in record]
+                    if not any(cells):
+                        continue
+                    if width is None:
+                        while cells[-1] is None:
+                            cells.pop()
+                    elif len(cells) < width:
+                        cells.extend([None] * (width - len(cells)))
+                    yield SourceRow(number, tuple(cells))
+            except csv.Error as exc:
+                raise ImportRefused(
+                    FileErrorCode.DAMAGED,
+                    f"The CSV file can't be read past line {reader.line_num}: {exc}. A quote (\") is probably "
+                    "never closed; fix it in a text editor or re-save the file from Excel.",
+                ) from exc
+
+
+def detect_encoding(path: Path) -> str:
+    """utf-8-sig / utf-16 by BOM, else utf-8 if every byte of the file decodes as UTF-8, else cp1252."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        if head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        handle.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := handle.read(CHECK_CHUNK_BYTES):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1252"
+    return "utf-8"
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter that gives the most lines the same number (> 1) of fields; comma on a tie."""
+    lines = sample.splitlines()[:-1] or sample.splitlines()  # the last line may be cut by the sample
+    best, best_score = ",", (0, 0)
+    for delimiter in DELIMITERS:
+        try:
+            widths = [len(record) for record in csv.reader(lines, delimiter=delimiter) if record]
+        except csv.Error:
+            continue
+        widths = [width for width in widths if width > 1]
+        if not widths:
+            continue
+        width, lines_with_width = Counter(widths).most_common(1)[0]
+        score = (lines_with_width, width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best

@@ -1,0 +1,552 @@
+"""A streaming .xlsx/.xlsm reader: one pass over the sheet's XML, shared strings held compactly.
+
+Why not calamine or openpyxl (measurements in docs/architecture.md, "Reading
+spreadsheets"): calamine loads the whole sheet and every shared string into
+memory (over the 512 MB box for a full sheet), and openpyxl's read-only mode
+and any expat/ElementTree walk spend several Python calls per cell: 15–25 s
+for a million rows. Here the sheet is inflated a megabyte at a time and cut
+into rows and cells by two compiled regular expressions, so the per-cell work
+happens in C. The expressions match the shape every mainstream writer uses
+(Excel, LibreOffice, openpyxl, XlsxWriter: `<c r=".." s=".." t="..">`); a row
+they don't cover exactly is re-read by defusedxml's parser, so unusual but
+valid XML is still read correctly, only slower.
+
+The shared-strings table is one bytes buffer plus an array of offsets: about
+20 bytes a string instead of ~70 for a Python str, which is what keeps a
+million-row workbook's ~3 million unique strings near 60 MB.
+"""
+
+import datetime as dt
+import logging
+import re
+import zipfile
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from users.imports.errors import ImportRefused
+from users.imports.formats import SpreadsheetFormat
+from users.imports.readers.base import SheetInfo
+from users.imports.readers.xml import (
+    attribute,
+    damaged_xml,
+    decode_text,
+    iter_elements,
+    parse_relationships,
+    undo_ooxml_escapes,
+    unsafe_xml,
+    xml_chunks,
+)
+from users.imports.rows import SourceRow
+from users.models.choices import FileErrorCode
+
+logger = logging.getLogger(__name__)
+
+EXCEL_MAX_COLUMNS = 16_384
+# One row's XML larger than this is not a customer row; holding it would break the memory bound.
+MAX_ROW_BYTES = 64 * 1024 * 1024
+# The smallest XML a row with one value can take (`<row r="1"><c r="A1"><v>1</v></c></row>`),
+# to cap a dimension that claims far more rows than the part could hold.
+MIN_ROW_BYTES = 32
+# Built-in number formats that show dates or times (ECMA-376 Part 1, §18.8.30).
+BUILTIN_DATE_FORMATS = frozenset([*range(14, 23), *range(27, 37), 45, 46, 47, *range(50, 59)])
+EPOCH_1900 = dt.datetime(1899, 12, 30)  # noqa: DTZ001 - spreadsheet dates carry no zone
+EPOCH_1904 = dt.datetime(1904, 1, 1)  # noqa: DTZ001
+
+_DATE_CODE = re.compile(r"[dmyhs]", re.IGNORECASE)
+_FORMAT_NOISE = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.|_.|\*.')
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="[A-Z]*\$?(\d+)(?::\$?[A-Z]*\$?(\d+))?"')
+_ROW_NUMBER = re.compile(rb'\br="(\d+)"')
+_CELL_REF = re.compile(r"([A-Z]{1,3})(\d*)")
+_INLINE_TEXT = re.compile(rb"<(?:\w+:)?t(?:\s[^>]*)?>([^<]*)</(?:\w+:)?t>")
+_TAG_NAME = re.compile(rb"<([\w.:-]+)")
+_PHONETIC = re.compile(rb"<(?:\w+:)?rPh\b.*?</(?:\w+:)?rPh>", re.S)
+
+_column_index_cache: dict[bytes, int] = {}
+
+
+def column_index(letters: bytes | str) -> int:
+    """0-based index of an Excel column name: A → 0, Z → 25, AA → 26, XFD → 16383."""
+    key = letters if isinstance(letters, bytes) else letters.encode()
+    index = _column_index_cache.get(key)
+    if index is None:
+        index = 0
+        for code in key:
+            index = index * 26 + code - 64
+        index -= 1
+        _column_index_cache[key] = index
+    return index
+
+
+@dataclass(frozen=True)
+class _Sheet:
+    name: str
+    visible: bool
+    part: str
+
+
+class SharedStrings:
+    """The workbook's shared-strings table as one UTF-8 buffer and an offsets array.
+
+    `text(i)` decodes on demand; only the strings of the rows in flight exist as
+    Python objects at any time.
+    """
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        # 4-byte offsets: parts are capped far below 4 GB by IMPORT_MAX_UNCOMPRESSED_BYTES.
+        self._offsets = array("I", [0])
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def text(self, index: int) -> str:
+        offsets = self._offsets
+        return self._data[offsets[index] : offsets[index + 1]].decode("utf-8", errors="replace")
+
+    def load(self, archive: zipfile.ZipFile, part: str) -> None:
+        _, prefix, chunks = xml_chunks(archive, part)
+        p = {b"p": prefix}
+        item = re.compile(
+            rb"<%(p)ssi>(?:<%(p)st(?: xml:space=\"preserve\")?>([^<&]*)</%(p)st>|(.*?))</%(p)ssi>|<%(p)ssi/>" % p,
+            re.S,
+        )
+        opening, closing = b"<%ssi" % prefix, b"</%ssi>" % prefix
+        # Excel's items are nearly all `<si><t>text</t></si>`; a stretch made only of those is cut apart by
+        # one bytes.split in C instead of a Python step per string.
+        preserve = (b"<%st xml:space=\"preserve\">" % prefix, b"<%st>" % prefix)
+        empty = (b"<%st/>" % prefix, b"<%st></%st>" % (prefix, prefix))
+        separator = b"</%(p)st></%(p)ssi><%(p)ssi><%(p)st>" % p
+        first, last = b"<%(p)ssi><%(p)st>" % p, b"</%(p)st></%(p)ssi>" % p
+        data, offsets = self._data, self._offsets
+        buffer = b""
+        started = False
+        for chunk in chunks:
+            buffer = buffer + chunk if buffer else chunk
+            if not started:
+                at = buffer.find(opening)
+                if at < 0:
+                    if len(buffer) > MAX_ROW_BYTES:
+                        raise damaged_xml(part)
+                    continue
+                buffer, started = buffer[at:], True
+            end = buffer.rfind(closing)
+            if end < 0:
+                if len(buffer) > MAX_ROW_BYTES:
+                    raise damaged_xml(part)
+                continue
+            end += len(closing)
+            region = buffer[:end].replace(*preserve).replace(*empty)
+            if region.startswith(first) and region.endswith(last):
+                texts = region[len(first) : -len(last)].split(separator)
+                joined = b"".join(texts)
+                if b"<" not in joined and b"&" not in joined and b"_x" not in joined:
+                    lengths = accumulate(map(len, texts), initial=len(data))
+                    next(lengths)
+                    data += joined
+                    offsets.extend(lengths)
+                    buffer = buffer[end:]
+                    continue
+            for match in item.finditer(buffer, 0, end):
+                simple = match.group(1)
+                if simple is not None and b"_x" not in simple:
+                    data += simple
+                elif simple is not None:
+                    data += decode_text(simple).encode("utf-8")
+                elif match.group(2) is not None:
+                    data += _rich_text(match.group(2)).encode("utf-8")
+                offsets.append(len(data))
+            buffer = buffer[end:]
+        # Self-closing items after the last </si>.
+        for _ in item.finditer(buffer):
+            offsets.append(len(data))
+
+
+def _rich_text(inner: bytes) -> str:
+    """The visible text of a rich or escaped string item: its <t> runs, without phonetic (ruby) runs."""
+    if b"<" not in inner:
+        return ""
+    if b"rPh" in inner:
+        inner = _PHONETIC.sub(b"", inner)
+    return "".join(decode_text(run) for run in _INLINE_TEXT.findall(inner))
+
+
+class XlsxWorkbook:
+    """An open .xlsx: sheet list from workbook.xml, rows streamed from each sheet's part."""
+
+    format = SpreadsheetFormat.XLSX
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._archive = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ImportRefused(FileErrorCode.DAMAGED, "The file is damaged and can't be opened.") from exc
+        try:
+            self._load_workbook()
+        except BaseException:
+            self._archive.close()
+            raise
+        self._strings: SharedStrings | None = None
+        self._date_styles: frozenset[int] | None = None
+
+    def close(self) -> None:
+        self._archive.close()
+
+    def sheets(self) -> list[SheetInfo]:
+        return [SheetInfo(sheet.name, sheet.visible) for sheet in self._sheets]
+
+    def _load_workbook(self) -> None:
+        root_rels = parse_relationships(self._archive, "_rels/.rels", base="")
+        workbook_part = next(
+            (target for target, kind in root_rels.values() if kind.endswith("/officeDocument")), "xl/workbook.xml"
+        )
+        if workbook_part not in self._archive.NameToInfo:
+            raise damaged_xml(workbook_part)
+        folder = workbook_part.rpartition("/")[0]
+        rels_part = f"{folder}/_rels/{workbook_part.rpartition('/')[2]}.rels"
+        relationships = parse_relationships(self._archive, rels_part, base=folder)
+        self._shared_strings_part = next(
+            (target for target, kind in relationships.values() if kind.endswith("/sharedStrings")), ""
+        )
+        self._styles_part = next((target for target, kind in relationships.values() if kind.endswith("/styles")), "")
+        self._epoch = EPOCH_1900
+        self._sheets: list[_Sheet] = []
+        for _, element in iter_elements(self._archive, workbook_part):
+            if element.tag == "workbookPr" and element.get("date1904", "").lower() in {"1", "true"}:
+                self._epoch = EPOCH_1904
+            elif element.tag == "sheet":
+                target, kind = relationships.get(attribute(element, "id"), ("", ""))
+                # Chart sheets and dialog sheets have no cells; a missing part is skipped, not fatal.
+                if kind.endswith("/worksheet") and target in self._archive.NameToInfo:
+                    state = element.get("state", "visible")
+                    self._sheets.append(_Sheet(element.get("name", ""), state == "visible", target))
+
+    def _sheet(self, name: str) -> _Sheet:
+        return next(sheet for sheet in self._sheets if sheet.name == name)
+
+    def estimated_rows(self, sheet: str) -> int | None:
+        """The last row number the sheet's <dimension> claims, capped by what its XML could hold."""
+        part = self._sheet(sheet).part
+        _, _, chunks = xml_chunks(self._archive, part)
+        head = next(chunks, b"")
+        chunks.close()
+        match = _DIMENSION.search(head)
+        if not match:
+            return None
+        last_row = int(match.group(2) or match.group(1))
+        return min(last_row, self._archive.getinfo(part).file_size // MIN_ROW_BYTES)
+
+    def _load_styles(self) -> frozenset[int]:
+        """Indexes of the cell formats (cellXfs) whose number format shows a date or time."""
+        if not self._styles_part or self._styles_part not in self._archive.NameToInfo:
+            return frozenset()
+        custom_dates: set[int] = set()
+        date_styles: set[int] = set()
+        in_cell_xfs = False
+        index = 0
+        for event, element in iter_elements(self._archive, self._styles_part, events=("start", "end")):
+            tag = element.tag
+            if event == "start":
+                if tag == "cellXfs":
+                    in_cell_xfs = True
+                continue
+            if tag == "numFmt":
+                code = _FORMAT_NOISE.sub("", element.get("formatCode", ""))
+                if _DATE_CODE.search(code):
+                    custom_dates.add(int(element.get("numFmtId", "0") or 0))
+            elif tag == "xf" and in_cell_xfs:
+                number_format = int(element.get("numFmtId", "0") or 0)
+                if number_format in BUILTIN_DATE_FORMATS or number_format in custom_dates:
+                    date_styles.add(index)
+                index += 1
+            elif tag == "cellXfs":
+                in_cell_xfs = False
+            element.clear()
+        return frozenset(date_styles)
+
+    def _shared_strings(self) -> SharedStrings:
+        if self._strings is None:
+            strings = SharedStrings()
+            part = self._shared_strings_part
+            if part and part in self._archive.NameToInfo:
+                strings.load(self._archive, part)
+            elif "xl/sharedStrings.xml" in self._archive.NameToInfo:
+                strings.load(self._archive, "xl/sharedStrings.xml")
+            self._strings = strings
+        return self._strings
+
+    def iter_rows(self, sheet: str, *, width: int | None = None) -> Iterator[SourceRow]:
+        """Non-empty rows of `sheet` from the top; `width` cuts (and pads) each row to that many columns."""
+        if self._date_styles is None:
+            self._date_styles = self._load_styles()
+        return _SheetReader(
+            self._archive,
+            self._sheet(sheet).part,
+            strings=self._shared_strings(),
+            date_styles=self._date_styles,
+            epoch=self._epoch,
+            width=width,
+        ).rows()
+
+
+class _SheetReader:
+    """One pass over one sheet part."""
+
+    def __init__(
+        self,
+        archive: zipfile.ZipFile,
+        part: str,
+        *,
+        strings: SharedStrings,
+        date_styles: frozenset[int],
+        epoch: dt.datetime,
+        width: int | None,
+    ) -> None:
+        self.archive = archive
+        self.part = part
+        self.strings = strings
+        self.date_styles = date_styles
+        self.epoch = epoch
+        self.width = min(width, EXCEL_MAX_COLUMNS) if width is not None else None
+
+    def rows(self) -> Iterator[SourceRow]:
+        root_tag, prefix, chunks = xml_chunks(self.archive, self.part)
+        self.root_tag = root_tag
+        p = {b"p": prefix}
+        # One cell as mainstream writers emit it: r (with the row number), s and t in either order, then the
+        # rarely used cm/vm/ph; content: an optional formula (never evaluated), the cached value, or an inline
+        # string. Whatever this doesn't cover goes to the defusedxml path, row by row.
+        cell_pattern = re.compile(
+            rb"<%(p)sc r=\"([A-Z]{1,3})(\d+)\"(?: s=\"(\d+)\")?(?: t=\"(\w+)\")?(?: s=\"(\d+)\")?"
+            rb"(?: (?:cm|vm|ph)=\"[^\"]*\")*\s*"
+            rb"(?:/>|>(?:<%(p)sf\b[^>]*/>|<%(p)sf\b[^>]*>[^<]*</%(p)sf>)?(?:<%(p)sv>([^<]*)</%(p)sv>|<%(p)sv/>)?"
+            rb"(?:<%(p)sis>(.*?)</%(p)sis>)?</%(p)sc>)" % p,
+            re.S,
+        )
+        # If the pattern matched fewer cells than there are tags opening with "<c", some cell has a shape it
+        # doesn't cover (or rich text brought a <color>), and that stretch is re-read the slow way.
+        opening = b"<%sc" % prefix
+        sheet_data = b"<%ssheetData" % prefix
+        closing = b"</%srow>" % prefix
+        buffer = b""
+        in_sheet_data = False
+        for chunk in chunks:
+            buffer = buffer + chunk if buffer else chunk
+            if not in_sheet_data:
+                at = buffer.find(sheet_data)
+                tag_end = buffer.find(b">", at) if at >= 0 else -1
+                if tag_end < 0:
+                    self._check_row_size(buffer)
+                    continue
+                if buffer[tag_end - 1 : tag_end] == b"/":
+                    return  # <sheetData/>: no rows at all
+                buffer = buffer[tag_end + 1 :]
+                in_sheet_data = True
+            end = buffer.rfind(closing)
+            if end < 0:
+                self._check_row_size(buffer)
+                continue
+            end += len(closing)
+            cells = cell_pattern.findall(buffer, 0, end)
+            if len(cells) == buffer.count(opening, 0, end):
+                yield from self._rows_from_cells(cells)
+            else:
+                yield from self._rows_slowly(buffer[:end], prefix)
+            buffer = buffer[end:]
+
+    def _check_row_size(self, buffer: bytes) -> None:
+        if len(buffer) > MAX_ROW_BYTES:
+            raise ImportRefused(
+                FileErrorCode.TOO_LARGE, "One row of the sheet is larger than 64 MB; it can't be a customer row."
+            )
+
+    def _rows_from_cells(self, cells: list[tuple[bytes, ...]]) -> Iterator[SourceRow]:
+        """Rows from the fast path's cells, in document order; the hot loop of a big import."""
+        width = self.width
+        strings = self.strings
+        data, offsets = strings._data, strings._offsets
+        index_cache = _column_index_cache
+        date_styles = self.date_styles
+        number_value = self._number
+        typed_value = self._typed
+        current = b""
+        values: list[Any] = []
+        found = False
+        for letters, row, style, kind, style_after, raw, inline in cells:
+            if row != current:
+                if found:
+                    yield SourceRow(int(current), tuple(values))
+                current = row
+                values = [None] * width if width is not None else []
+                found = False
+            if not raw and not inline:
+                continue
+            index = index_cache.get(letters)
+            if index is None:
+                index = column_index(letters)
+            if width is not None and index >= width:
+                continue
+            if kind == b"s":
+                number = int(raw)
+                value: Any = data[offsets[number] : offsets[number + 1]].decode("utf-8", errors="replace")
+                if not value or value.isspace():
+                    continue
+            elif not kind or kind == b"n":
+                value = number_value(raw, style or style_after, date_styles)
+            else:
+                value = typed_value(kind, raw, inline)
+                if value is None or (isinstance(value, str) and (not value or value.isspace())):
+                    continue
+            if width is None and index >= len(values):
+                values.extend([None] * (index + 1 - len(values)))
+            values[index] = value
+            found = True
+        if found:
+            yield SourceRow(int(current), tuple(values))
+
+    def _rows_slowly(self, region: bytes, prefix: bytes) -> Iterator[SourceRow]:
+        """Rows of a stretch the fast path can't cover, each parsed by defusedxml."""
+        opening, closing = b"<%srow" % prefix, b"</%srow>" % prefix
+        position, previous_number = 0, 0
+        while (start := region.find(opening, position)) >= 0:
+            tag_end = region.find(b">", start)
+            if region[start + len(opening) : start + len(opening) + 1] not in (b" ", b">", b"/", b"\n", b"\r", b"\t"):
+                position = start + 1
+                continue
+            number_match = _ROW_NUMBER.search(region, start, tag_end)
+            number = int(number_match.group(1)) if number_match else previous_number + 1
+            previous_number = number
+            if region[tag_end - 1 : tag_end] == b"/":
+                position = tag_end + 1
+                continue
+            end = region.find(closing, tag_end)
+            if end < 0:
+                raise damaged_xml(self.part)
+            position = end + len(closing)
+            cells = self._cells_slowly(region[start:position])
+            if cells:
+                yield SourceRow(number, cells)
+
+    def _number(self, raw: bytes, style: bytes | None, date_styles: frozenset[int]) -> Any:
+        if raw is None or not raw:
+            return None
+        if raw.isdigit():
+            value: Any = int(raw)
+        else:
+            try:
+                value = float(raw)
+            except ValueError:
+                return decode_text(raw)
+            if value.is_integer() and abs(value) < 1e15:
+                value = int(value)
+        if style and date_styles and int(style) in date_styles:
+            return self._date(value)
+        return value
+
+    def _date(self, serial: float) -> Any:
+        """A date-formatted serial number as date (whole days) or datetime; out-of-range serials stay numbers."""
+        if not 0 <= serial < 2_958_466:  # 9999-12-31
+            return serial
+        moment = self.epoch + dt.timedelta(days=serial)
+        if serial == int(serial):
+            return moment.date()
+        return moment.replace(microsecond=round(moment.microsecond / 1000) * 1000 % 1_000_000)
+
+    def _typed(self, kind: bytes, raw: bytes | None, inline: bytes | None) -> Any:
+        if kind == b"inlineStr":
+            return _rich_text(inline) if inline is not None else None
+        if raw is None:
+            return None
+        if kind in (b"str", b"e"):
+            return decode_text(raw)
+        if kind == b"b":
+            return raw.strip() in (b"1", b"true")
+        if kind == b"d":
+            try:
+                return dt.datetime.fromisoformat(raw.decode("ascii"))
+            except ValueError:
+                return decode_text(raw)
+        return decode_text(raw)
+
+    def _cells_slowly(self, row_xml: bytes) -> tuple[Any, ...]:
+        """A row outside the fast path's shape, through defusedxml: attribute order, no `r`, whitespace..."""
+        root_name = _TAG_NAME.match(self.root_tag).group(1)
+        document = self.root_tag + row_xml + b"</" + root_name + b">"
+        try:
+            root = fromstring(document, forbid_dtd=True)
+        except DefusedXmlException as exc:
+            raise unsafe_xml(self.part) from exc
+        except ParseError as exc:
+            raise damaged_xml(self.part) from exc
+        width = self.width
+        values: list[Any] = [None] * width if width is not None else []
+        found = False
+        column = -1
+        for row in root:
+            for cell in row:
+                if _local(cell.tag) != "c":
+                    continue
+                reference = _CELL_REF.match(cell.get("r", ""))
+                column = column_index(reference.group(1)) if reference and reference.group(1) else column + 1
+                if width is not None and column >= width:
+                    continue
+                value = self._slow_value(cell)
+                if value is None or (isinstance(value, str) and (not value or value.isspace())):
+                    continue
+                found = True
+                if width is None and column >= len(values):
+                    values.extend([None] * (column + 1 - len(values)))
+                values[column] = value
+        return tuple(values) if found else ()
+
+    def _slow_value(self, cell: Element) -> Any:
+        kind = cell.get("t", "n")
+        text: str | None = None
+        runs: list[str] = []
+        for child in cell:
+            local = _local(child.tag)
+            if local == "v":
+                text = child.text or ""
+            elif local == "is":
+                runs = [run.text or "" for run in _text_runs(child)]
+        if kind == "inlineStr":
+            return undo_ooxml_escapes("".join(runs))
+        if text is None:
+            return None
+        if kind == "s":
+            try:
+                return self.strings.text(int(text))
+            except (ValueError, IndexError):
+                return None
+        if kind == "n":
+            style = cell.get("s")
+            return self._number(text.strip().encode(), style.encode() if style else None, self.date_styles)
+        if kind == "b":
+            return text.strip() in ("1", "true")
+        if kind == "d":
+            try:
+                return dt.datetime.fromisoformat(text.strip())
+            except ValueError:
+                return text
+        return undo_ooxml_escapes(text)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _text_runs(inline: Element) -> Iterator[Element]:
+    """The <t> elements of an inline string: direct, or inside rich-text runs; phonetic runs left out."""
+    for child in inline:
+        local = _local(child.tag)
+        if local == "t":
+            yield child
+        elif local == "r":
+            yield from (run for run in child if _local(run.tag) == "t")
