@@ -1,56 +1,111 @@
-"""One application error type, and one handler that turns every API error into JSON.
+"""One application error type, and the handlers that turn every API error into JSON.
 
-Views raise `ServiceError` (or DRF's own exceptions); the handler below makes the
-response, so a client always gets `{"success": false, "message", "code"}` and
-never an HTML page — and CorsMiddleware still adds its headers.
+Views raise `ServiceError`, `ImportRefused` (or DRF's own exceptions); the DRF
+handler below makes the response, so a client always gets
+`{"success": false, "message", "code"}` and never an HTML page. Errors raised
+outside DRF (a URL that matches nothing, a crash in middleware, a request Django
+itself refuses) reach Django's handler400/403/404/500, which primepre/urls.py
+points at the functions at the end of this module: JSON under /api/, Django's
+own pages elsewhere. CorsMiddleware wraps all of them, so a browser on another
+origin sees the real error rather than a misleading CORS failure (#4 item 10).
 """
 
 import logging
 from typing import Any
 
-from django.http import Http404
+from django.core.exceptions import (
+    BadRequest,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from users.imports.errors import ImportRefused
+from users.models.choices import FileErrorCode
+
 logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+INTERNAL_MESSAGE = "Something went wrong on the server."
 
 
 class ServiceError(Exception):
-    """A refusal the client should see: a stable code, a sentence, an HTTP status."""
+    """A refusal the client should see: a stable code, a sentence, an HTTP status.
 
-    def __init__(self, code: str, message: str, *, http_status: int = status.HTTP_400_BAD_REQUEST) -> None:
+    `extra` adds keys to the error body for clients that expect them (the
+    frontend's task status reads `status` even on a 404).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        http_status: int = status.HTTP_400_BAD_REQUEST,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.http_status = http_status
+        self.extra = extra or {}
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The error envelope every JSON error shares; `detail` repeats the sentence for clients that read DRF's key."""
+    return {"success": False, "code": code, "message": message, "detail": message, **extra}
+
+
+def _request_refusal(exc: Exception) -> tuple[int, str, str] | None:
+    """Status, code and sentence for the requests Django refuses while reading them (#4 item 11), else None."""
+    if isinstance(exc, RequestDataTooBig):
+        return (
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            "too_large",
+            "The request body is larger than the server accepts. Send fewer customers per request, "
+            "or upload the spreadsheet to the job API (POST /api/imports/).",
+        )
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return (
+            status.HTTP_400_BAD_REQUEST,
+            "too_many_fields",
+            "The request has more form fields than the server accepts.",
+        )
+    if isinstance(exc, SuspiciousOperation | BadRequest):
+        return status.HTTP_400_BAD_REQUEST, "bad_request", "The request could not be understood."
+    return None
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
-        return Response(
-            {"success": False, "code": exc.code, "message": exc.message, "detail": exc.message},
-            status=exc.http_status,
+        return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.http_status)
+    if isinstance(exc, ImportRefused):
+        refused_status = (
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+            if exc.code == FileErrorCode.TOO_LARGE
+            else status.HTTP_400_BAD_REQUEST
         )
+        return Response(error_body(str(exc.code), exc.message), status=refused_status)
+    if refusal := _request_refusal(exc):
+        refusal_status, code, message = refusal
+        return Response(error_body(code, message), status=refusal_status)
     response = exception_handler(exc, context)
     if response is None:
         # Unexpected: log it for ops, answer JSON rather than Django's HTML 500.
         logger.exception("Unhandled API error in %s", context.get("view").__class__.__name__)
-        return Response(
-            {
-                "success": False,
-                "code": "internal",
-                "message": "Something went wrong on the server.",
-                "detail": "Something went wrong on the server.",
-            },
-            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-        )
+        return Response(error_body("internal", INTERNAL_MESSAGE), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     data = response.data
     if isinstance(exc, exceptions.APIException) and isinstance(data, dict) and "detail" in data:
         message = str(data["detail"])
         response.data = {**data, "success": False, "code": exc.default_code, "message": message}
     elif isinstance(exc, Http404):
-        response.data = {"success": False, "code": "not_found", "message": "Not found.", "detail": "Not found."}
+        response.data = error_body("not_found", "Not found.")
     elif isinstance(data, dict | list):
         response.data = {"success": False, "code": "invalid", "message": _first_message(data), "errors": data}
     return response
@@ -65,3 +120,36 @@ def _first_message(data: Any) -> str:
     if isinstance(data, list) and data:
         return _first_message(data[0])
     return str(data)
+
+
+# Django's error handlers (handler400/403/404/500 in primepre/urls.py): JSON for the API, HTML for pages.
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.bad_request(request, exception)
+    refusal = _request_refusal(exception) if exception is not None else None
+    refusal_status, code, message = refusal or (400, "bad_request", "The request could not be understood.")
+    return JsonResponse(error_body(code, message), status=refusal_status)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.permission_denied(request, exception)
+    return JsonResponse(error_body("permission_denied", "You do not have permission to do this."), status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.page_not_found(request, exception)
+    return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.server_error(request)
+    return JsonResponse(error_body("internal", INTERNAL_MESSAGE), status=500)

@@ -1,4 +1,8 @@
-"""Who may do what: importing needs an active staff account with the add-customer permission."""
+"""Who may do what: importing needs an active staff account with the add-customer permission.
+
+Listing customers needs active staff with the view-customer permission: their
+phones and emails are personal data.
+"""
 
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -12,6 +16,12 @@ STAFF_ROLES = frozenset(UserRole.values)
 def user_can_import(user: User) -> bool:
     return bool(
         user and user.is_authenticated and user.is_active and user.is_staff and user.has_perm("users.add_customer")
+    )
+
+
+def user_can_view_customers(user: User) -> bool:
+    return bool(
+        user and user.is_authenticated and user.is_active and user.is_staff and user.has_perm("users.view_customer")
     )
 
 
@@ -32,3 +42,10 @@ class IsStaffUser(BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
+class CanViewCustomers(BasePermission):
+    message = "Only active staff with permission to view customers may list them."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return user_can_view_customers(request.user)

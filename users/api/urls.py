@@ -3,13 +3,34 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView  # job API
 
-from users.api import health, metrics
+from users.api import auth, excel, frontend_customers, health, metrics
 from users.api import imports as job_api  # job API
 from users.api.customers import CustomerListApi  # job API
 
 urlpatterns = [
     path("health/", health.health, name="api-health"),
     path("admin/metrics", metrics.metrics_view, name="admin-metrics"),  # owner: deploy (#7 item 4)
+    # --- frontend contract --- (owner: frontend-api; #4 section A: these paths are what the React app calls)
+    path("auth/login/", auth.LoginApi.as_view(), name="auth-login"),
+    path("auth/profile/", auth.ProfileApi.as_view(), name="auth-profile"),
+    path("auth/token/", auth.TokenPairApi.as_view(), name="auth-token"),
+    path("auth/token/refresh/", auth.TokenRefreshApi.as_view(), name="auth-token-refresh"),
+    path("auth/admin/users/", frontend_customers.AdminUsersListApi.as_view(), name="auth-admin-users"),
+    path("auth/customers/upload/stats/", frontend_customers.UploadStatsApi.as_view(), name="customer-upload-stats"),
+    path("auth/customers/excel/upload/", excel.ExcelUploadApi.as_view(), name="customer-excel-upload"),
+    path("auth/customers/excel/bulk-create/", excel.BulkCreateApi.as_view(), name="customer-bulk-create"),
+    path(
+        "auth/customers/excel/bulk-create-async/",
+        excel.BulkCreateAsyncApi.as_view(),
+        name="customer-bulk-create-async",
+    ),
+    path(
+        "auth/customers/excel/bulk-create/status/<str:task_id>/",
+        excel.BulkCreateStatusApi.as_view(),
+        name="customer-bulk-create-status",
+    ),
+    path("auth/customers/excel/template/", excel.ExcelTemplateApi.as_view(), name="customer-excel-template"),
+    # --- end frontend contract ---
     # --- job API --- (owner: job-api; #4 items 8 and 12)
     path("imports/", job_api.ImportJobListCreateApi.as_view(), name="import-job-list"),
     path("imports/<uuid:job_id>/", job_api.ImportJobDetailApi.as_view(), name="import-job-detail"),

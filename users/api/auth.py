@@ -1,0 +1,168 @@
+"""Sign-in for the frontend: phone and password for a JWT pair, the signed-in user's profile, token refresh.
+
+The React frontend keeps the tokens in the browser and sends
+`Authorization: Bearer <access>`; these endpoints keep the shapes it already
+reads (#4 item 1). simplejwt's own pair and refresh views serve scripts and the
+frontend's silent refresh.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import update_last_login
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, extend_schema_view
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPES
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from users.api.schema import ErrorSerializer, error_responses
+from users.models import User
+
+logger = logging.getLogger(__name__)
+
+INVALID_CREDENTIALS = "The phone number or password is incorrect."
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: User
+    access: str
+    refresh: str
+
+
+def user_login(*, request: Request, phone: str, password: str) -> LoginResult:
+    """Check a phone number and password and issue a JWT pair.
+
+    The phone may be written in any form the importer's normaliser accepts
+    (`0241234567`, `+233 24 123 4567`): the user manager normalises it before
+    the lookup. Inactive accounts are refused like wrong passwords, so the
+    answer never tells which accounts exist.
+    """
+    user = authenticate(request, phone=phone, password=password)
+    if user is None:
+        logger.info("Login refused", extra={"remote_addr": request.META.get("REMOTE_ADDR", "")})
+        raise exceptions.AuthenticationFailed(INVALID_CREDENTIALS, code="invalid_credentials")
+    refresh = RefreshToken.for_user(user)
+    if jwt_settings.UPDATE_LAST_LOGIN:
+        update_last_login(None, user)
+    logger.info("Login: user id %s", user.pk, extra={"user_id": user.pk})
+    return LoginResult(user=user, access=str(refresh.access_token), refresh=str(refresh))
+
+
+@extend_schema_serializer(component_name="LoginTokens")
+class TokensSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="Send as `Authorization: Bearer <access>`.")
+    refresh = serializers.CharField(help_text="Exchange at /api/auth/token/refresh/ for a new access token.")
+
+
+@extend_schema_serializer(component_name="FrontendUser")
+class UserOutputSerializer(serializers.ModelSerializer):
+    """The signed-in staff member as the frontend's auth store keeps it."""
+
+    full_name = serializers.CharField(source="get_full_name", read_only=True)
+    is_admin_user = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = (
+            "id",
+            "first_name",
+            "last_name",
+            "full_name",
+            "email",
+            "phone",
+            "user_role",
+            "is_admin_user",
+            "is_active",
+        )
+        read_only_fields = fields
+
+
+class LoginApi(APIView):
+    """POST /api/auth/login/: phone + password → the user and a JWT pair."""
+
+    # No authentication: a stale token left in the browser must not stop a fresh sign-in.
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    @extend_schema_serializer(component_name="LoginInput")
+    class InputSerializer(serializers.Serializer):
+        phone = serializers.CharField(max_length=32, help_text="Any common form: 0241234567, +233 24 123 4567 …")
+        password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
+
+    @extend_schema_serializer(component_name="LoginOutput")
+    class OutputSerializer(serializers.Serializer):
+        user = UserOutputSerializer()
+        tokens = TokensSerializer(source="*")
+        # The older authService.ts reads the tokens at the top level; the auth store reads `tokens`.
+        access = serializers.CharField()
+        refresh = serializers.CharField()
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # With one, DRF answers a failed sign-in 401 (not 403) with WWW-Authenticate, as RFC 9110 asks.
+        return f'{AUTH_HEADER_TYPES[0]} realm="api"'
+
+    @extend_schema(
+        operation_id="auth_login",
+        summary="Sign in with phone and password",
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="The phone or the password is missing or too long."),
+            401: OpenApiResponse(
+                ErrorSerializer, description="Wrong phone or password, or the account is inactive: `{detail}`."
+            ),
+        },
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        result = user_login(request=request, **payload.validated_data)
+        return Response(self.OutputSerializer(result).data)
+
+
+class ProfileApi(APIView):
+    """GET /api/auth/profile/: the signed-in user, which the frontend reloads on every page."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        operation_id="auth_profile",
+        summary="The signed-in user",
+        responses={200: UserOutputSerializer, **error_responses(401)},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(UserOutputSerializer(request.user).data)
+
+
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="auth_token_obtain_pair",
+        summary="A JWT pair for scripts",
+        responses={200: TokenObtainPairSerializer, **error_responses(400, 401)},
+        auth=[],
+    )
+)
+class TokenPairApi(TokenObtainPairView):
+    """POST /api/auth/token/: simplejwt's pair view (`{phone, password}` → `{access, refresh}`), for scripts."""
+
+
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="auth_token_refresh",
+        summary="A new access token",
+        responses={200: TokenRefreshSerializer, **error_responses(400, 401)},
+        auth=[],
+    )
+)
+class TokenRefreshApi(TokenRefreshView):
+    """POST /api/auth/token/refresh/: `{refresh}` → `{access}`, which the frontend calls on a 401."""

@@ -1,0 +1,570 @@
+"""The frontend's Excel upload dialog: preview a file, create its customers, poll a background run (#4 items 2–6).
+
+The dialog's flow: upload the file and show what it holds (`ExcelUploadApi`),
+then post the `unique_candidates` back to create them, either while it waits
+(`BulkCreateApi`) or as a background job it polls (`BulkCreateAsyncApi`,
+`BulkCreateStatusApi`). Every stage runs the import engine in users/imports,
+so rows are checked and written exactly as a spreadsheet's are.
+"""
+
+import math
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, is_dataclass
+from io import BytesIO
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from users.api.errors import ServiceError
+from users.api.permissions import CanImportCustomers, IsStaffUser
+from users.api.schema import ErrorSerializer
+from users.imports.rows import TEMPLATE_COLUMNS, Candidate, Field, RowProblem
+from users.imports.selectors import import_jobs_visible_to, import_row_errors
+from users.imports.services import (
+    ImportPreview,
+    customer_bulk_create,
+    import_job_create_from_payload,
+    import_preview,
+)
+from users.imports.template import TEMPLATE_FILENAME, XLSX_CONTENT_TYPE, customer_template_xlsx
+from users.models import DuplicatePolicy, ImportJob, ImportStatus
+
+RAW_LABELS: dict[Field, str] = dict(TEMPLATE_COLUMNS)
+# The status endpoint lists at most this many rejected rows (#4 item 5); the job API pages through all of them.
+STATUS_MAX_ERRORS = 100
+# A row number is stored in a PositiveIntegerField: PostgreSQL's integer holds up to 2**31 - 1.
+ROW_MAX = 2**31 - 1
+# For the dialog's "about N seconds": a cautious rate for Render's free tier, plus the worker's pick-up delay.
+ESTIMATED_ROWS_PER_SECOND = 250
+ESTIMATED_START_SECONDS = 2
+
+# The job's statuses as the frontend's poller knows them: QUEUED, RUNNING, COMPLETE or FAILED.
+FRONTEND_STATUS: dict[str, str] = {
+    ImportStatus.QUEUED: "QUEUED",
+    ImportStatus.VALIDATING: "RUNNING",
+    ImportStatus.VALIDATED: "RUNNING",  # a dry run's end state is COMPLETE, see frontend_status()
+    ImportStatus.RUNNING: "RUNNING",
+    ImportStatus.COMPLETE: "COMPLETE",
+    ImportStatus.FAILED: "FAILED",
+    ImportStatus.CANCELLED: "FAILED",
+}
+
+
+def refusal(description: str) -> OpenApiResponse:
+    """An error answer in the schema: the shared envelope, with what it means here."""
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+def frontend_status(job: ImportJob) -> str:
+    if job.status == ImportStatus.VALIDATED and job.dry_run:
+        return "COMPLETE"  # a preview's work ends at VALIDATED: nothing more will happen until it is committed
+    return FRONTEND_STATUS[job.status]
+
+
+def estimated_seconds(rows: int) -> int:
+    return ESTIMATED_START_SECONDS + math.ceil(rows / ESTIMATED_ROWS_PER_SECOND)
+
+
+# --- the upload preview's pieces --------------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="UploadCandidate")
+class CandidateSerializer(serializers.Serializer):
+    """A valid row as the dialog shows it and posts it back: as typed, and in the normal form that is stored."""
+
+    source_row_number = serializers.IntegerField(source="row_number")
+    shipping_mark = serializers.SerializerMethodField(help_text="As typed in the sheet.")
+    shipping_mark_normalized = serializers.CharField(source="shipping_mark")
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    email = serializers.CharField()
+    phone = serializers.SerializerMethodField(help_text="As typed in the sheet.")
+    phone_normalized = serializers.CharField(source="phone", help_text="E.164, e.g. +233241234567.")
+    region = serializers.CharField(help_text="A Region code, e.g. GREATER_ACCRA.")
+
+    def get_shipping_mark(self, candidate: Candidate) -> str:
+        return candidate.raw.get(RAW_LABELS[Field.SHIPPING_MARK]) or candidate.shipping_mark
+
+    def get_phone(self, candidate: Candidate) -> str:
+        return candidate.raw.get(RAW_LABELS[Field.PHONE]) or candidate.phone
+
+
+def raw_candidate(row_number: int, raw: dict[str, str]) -> dict[str, Any]:
+    """A row known only as typed (a repeat of an earlier row), in the candidates' keys."""
+    return {
+        "source_row_number": row_number,
+        **{field_.value: raw.get(label, "") for field_, label in TEMPLATE_COLUMNS},
+    }
+
+
+def invalid_rows(problems: Iterable[RowProblem]) -> list[dict[str, Any]]:
+    """One entry per rejected row (the validator reports each bad column), its reasons joined in column order."""
+    rows: dict[int, list[RowProblem]] = {}
+    for problem in problems:
+        rows.setdefault(problem.row_number, []).append(problem)
+    return [
+        {
+            "source_row_number": row_number,
+            "reason": " ".join(problem.reason for problem in row_problems),
+            "raw_data": row_problems[0].raw,
+            "errors": [
+                {"column": p.column, "value": p.value, "code": str(p.code), "reason": p.reason} for p in row_problems
+            ],
+        }
+        for row_number, row_problems in sorted(rows.items())
+    ]
+
+
+def preview_body(preview: ImportPreview) -> dict[str, Any]:
+    """The upload answer in the shape the dialog reads (`parsing_results`, `duplicate_results`, `upload_id`)."""
+    unique = CandidateSerializer(preview.candidates, many=True).data
+    existing = [
+        {
+            "candidate": CandidateSerializer(match.candidate).data,
+            "reason": match.reason,
+            "existing_customers": [
+                {
+                    "id": customer.id,
+                    "shipping_mark": customer.shipping_mark,
+                    "name": customer.full_name,
+                    "email": customer.email,
+                    "phone": customer.phone,
+                }
+                for customer in match.customers
+            ],
+        }
+        for match in preview.existing
+    ]
+    repeated = [
+        {
+            "candidate": raw_candidate(problem.row_number, problem.raw),
+            "reason": problem.reason,
+            "duplicate_of_row": problem.duplicate_of_row,
+        }
+        for problem in preview.in_file_duplicates
+    ]
+    valid = sorted(
+        [*unique, *(entry["candidate"] for entry in existing), *(entry["candidate"] for entry in repeated)],
+        key=lambda candidate: candidate["source_row_number"],
+    )
+    rejected = invalid_rows(preview.invalid)
+    message = (
+        f"Checked {preview.total_rows:,} rows: {len(unique):,} ready to create, {len(rejected):,} invalid, "
+        f"{len(existing):,} already exist, {len(repeated):,} repeat an earlier row."
+    )
+    if preview.unknown_columns:
+        message += f" Ignored columns: {', '.join(preview.unknown_columns)}."
+    return {
+        "success": True,
+        "message": message,
+        "parsing_results": {
+            "total_rows": preview.total_rows,
+            "valid_candidates": len(valid),
+            "candidates": valid,
+            "invalid_rows": rejected,
+        },
+        "duplicate_results": {
+            "existing_duplicates": existing,
+            "batch_duplicates": repeated,
+            "unique_candidates": unique,
+        },
+        "upload_id": str(preview.job.id),
+        "unknown_columns": list(preview.unknown_columns),
+    }
+
+
+@extend_schema_serializer(component_name="BulkCreateCustomer")
+class BulkCreateCustomerSerializer(serializers.Serializer):
+    """One posted customer, as the upload's `unique_candidates` has it (documentation: see CustomerListField)."""
+
+    shipping_mark = serializers.CharField(required=False)
+    first_name = serializers.CharField(required=False)
+    last_name = serializers.CharField(required=False)
+    email = serializers.CharField(required=False, allow_blank=True)
+    phone = serializers.CharField(required=False)
+    region = serializers.CharField(required=False, allow_blank=True)
+    source_row_number = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=ROW_MAX)
+
+
+@extend_schema_field(BulkCreateCustomerSerializer(many=True))
+class CustomerListField(serializers.Field):
+    """The posted customers: a non-empty list of flat objects, refused whole past the per-request limit.
+
+    Checked by hand rather than with a nested serializer per item, which would
+    cost seconds for 10,000 rows; the engine validates each value as it would a
+    spreadsheet cell, so here only the shape is checked: objects of scalars
+    without NUL characters (PostgreSQL refuses them in text), and row numbers
+    the job's records can hold. The limit is checked before any item is looked at.
+    """
+
+    default_error_messages = {  # noqa: RUF012 - DRF's own convention
+        "not_a_list": "Expected a list of customers, got {kind}.",
+        "empty": "The list is empty: send at least one customer.",
+        "not_an_object": "Item {index} is not an object.",
+        "nested": "Item {index}: {key!r} must be text, a number or null.",
+        "nul": "Item {index}: {key!r} contains a NUL character.",
+        "row_number": "Item {index}: source_row_number must be a whole number from 1 to {max:,}.",
+    }
+
+    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+        if not isinstance(data, list):
+            self.fail("not_a_list", kind=type(data).__name__)
+        if not data:
+            self.fail("empty")
+        limit = settings.IMPORT_MAX_CUSTOMERS_PER_REQUEST
+        if len(data) > limit:
+            raise ServiceError(
+                "too_many_customers",
+                f"At most {limit:,} customers can be sent in one request; this one has {len(data):,}. "
+                "Split them, or upload the spreadsheet to the job API (POST /api/imports/).",
+            )
+        for index, item in enumerate(data, start=1):
+            self._check_item(index, item)
+        return data
+
+    def _check_item(self, index: int, item: Any) -> None:
+        if not isinstance(item, dict):
+            self.fail("not_an_object", index=index)
+        for key, value in item.items():
+            if value is not None and not isinstance(value, str | int | float | bool):
+                self.fail("nested", index=index, key=key)
+            if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+                self.fail("nul", index=index, key=key.replace("\x00", ""))
+        row_number = item.get("source_row_number")
+        if row_number is not None and (
+            isinstance(row_number, bool) or not isinstance(row_number, int) or not 1 <= row_number <= ROW_MAX
+        ):
+            self.fail("row_number", index=index, max=ROW_MAX)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+@extend_schema_serializer(component_name="BulkCreateInput")
+class BulkCreateInputSerializer(serializers.Serializer):
+    customers = CustomerListField(
+        help_text="Objects with shipping_mark, first_name, last_name, email, phone, region and source_row_number, "
+        "as the upload's unique_candidates has them; other keys are ignored."
+    )
+
+
+# --- views ------------------------------------------------------------------------------------------------------
+
+
+class ExcelUploadApi(APIView):
+    """POST /api/auth/customers/excel/upload/: check a spreadsheet and say what importing it would do."""
+
+    permission_classes = (CanImportCustomers,)
+    parser_classes = (MultiPartParser, FormParser)
+
+    @extend_schema_serializer(component_name="ExcelUploadInput")
+    class InputSerializer(serializers.Serializer):
+        # Empty files pass here so the engine refuses them with its own code and sentence.
+        file = serializers.FileField(allow_empty_file=True, help_text=".xlsx, .xls, .xlsb, .ods or .csv")
+        on_duplicate = serializers.ChoiceField(choices=DuplicatePolicy.choices, default=DuplicatePolicy.SKIP)
+
+    @extend_schema(
+        operation_id="frontend_excel_upload",
+        summary="Preview a customer spreadsheet",
+        request={"multipart/form-data": InputSerializer},
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="parsing_results, duplicate_results, upload_id"),
+            400: refusal("No file, not a spreadsheet, damaged, or a required column missing."),
+            401: refusal("Not signed in."),
+            403: refusal("Not active staff with users.add_customer."),
+            413: refusal("Over the upload size limit, or more rows than the inline limit (use the job API)."),
+            415: refusal("Not multipart/form-data."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        preview = import_preview(
+            user=request.user,
+            uploaded_file=payload.validated_data["file"],
+            on_duplicate=payload.validated_data["on_duplicate"],
+        )
+        return Response(preview_body(preview))
+
+
+@extend_schema_serializer(component_name="BulkCreateCreated")
+class CreatedCustomerSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="customer.id")
+    shipping_mark = serializers.CharField(source="customer.shipping_mark")
+    name = serializers.CharField(source="customer.full_name")
+    email = serializers.CharField(source="customer.email")
+    phone = serializers.CharField(source="customer.phone")
+    source_row_number = serializers.IntegerField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="BulkCreateFailed")
+class FailedCustomerSerializer(serializers.Serializer):
+    customer_data = serializers.DictField()
+    error = serializers.CharField()
+    source_row_number = serializers.IntegerField(allow_null=True)
+
+
+class BulkCreateApi(APIView):
+    """POST /api/auth/customers/excel/bulk-create/: create the posted customers while the client waits."""
+
+    permission_classes = (CanImportCustomers,)
+    parser_classes = (JSONParser,)
+
+    @extend_schema_serializer(component_name="BulkCreateOutput")
+    class OutputSerializer(serializers.Serializer):
+        success = serializers.BooleanField()
+        code = serializers.CharField(required=False, help_text="`nothing_created` on a 400.")
+        message = serializers.CharField()
+        # Both lists are always present, even empty: the dialog reads their lengths unguarded.
+        created_customers = CreatedCustomerSerializer(many=True)
+        failed_customers = FailedCustomerSerializer(many=True)
+        total_attempted = serializers.IntegerField()
+        total_created = serializers.IntegerField()
+        total_failed = serializers.IntegerField()
+        import_id = serializers.UUIDField(help_text="The import job that recorded this run.")
+
+    @extend_schema(
+        operation_id="frontend_bulk_create",
+        summary="Create customers now",
+        request=BulkCreateInputSerializer,
+        responses={
+            201: OutputSerializer,
+            400: refusal(
+                "Nothing could be created (`code` nothing_created; the body also has both lists and the totals), "
+                "or the list is empty, malformed or longer than the per-request limit."
+            ),
+            401: refusal("Not signed in."),
+            403: refusal("Not active staff with users.add_customer."),
+            413: refusal("The body is over the 50 MB limit."),
+            415: refusal("Not application/json."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        payload = BulkCreateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        customers = payload.validated_data["customers"]
+        result = customer_bulk_create(user=request.user, customers=customers)
+        created, failed = len(result.created), len(result.failed)
+        outcome: dict[str, Any] = {
+            "success": created > 0,
+            "message": f"Created {created:,} customers; {failed:,} could not be created.",
+            "created_customers": result.created,
+            "failed_customers": result.failed,
+            "total_attempted": len(customers),
+            "total_created": created,
+            "total_failed": failed,
+            "import_id": result.job.id,
+        }
+        if not created:
+            # A 400 in the shared error envelope (success, code, message) that still carries both lists.
+            outcome["code"] = "nothing_created"
+            outcome["message"] = "No customers could be created: failed_customers gives each row's reason."
+        return Response(
+            self.OutputSerializer(outcome).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_400_BAD_REQUEST,
+        )
+
+
+class BulkCreateAsyncApi(APIView):
+    """POST /api/auth/customers/excel/bulk-create-async/: queue the posted customers for the task worker."""
+
+    permission_classes = (CanImportCustomers,)
+    parser_classes = (JSONParser,)
+
+    @extend_schema_serializer(component_name="BulkCreateAsyncOutput")
+    class OutputSerializer(serializers.Serializer):
+        success = serializers.BooleanField()
+        message = serializers.CharField()
+        task_id = serializers.UUIDField(help_text="Poll /api/auth/customers/excel/bulk-create/status/<task_id>/.")
+        total_customers = serializers.IntegerField()
+        estimated_time_seconds = serializers.IntegerField()
+        status = serializers.CharField(help_text="Always QUEUED.")
+
+    @extend_schema(
+        operation_id="frontend_bulk_create_async",
+        summary="Create customers in the background",
+        request=BulkCreateInputSerializer,
+        responses={
+            202: OutputSerializer,
+            400: refusal("The list is empty, malformed or longer than the per-request limit."),
+            401: refusal("Not signed in."),
+            403: refusal("Not active staff with users.add_customer."),
+            413: refusal("The body is over the 50 MB limit."),
+            415: refusal("Not application/json."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        payload = BulkCreateInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        customers = payload.validated_data["customers"]
+        job = import_job_create_from_payload(user=request.user, customers=customers)
+        body = {
+            "success": True,
+            "message": f"{len(customers):,} customers queued; poll the status URL for progress.",
+            "task_id": job.id,
+            "total_customers": len(customers),
+            "estimated_time_seconds": estimated_seconds(len(customers)),
+            "status": "QUEUED",
+        }
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _sms_counts(job: ImportJob) -> dict[str, Any] | None:
+    """The job's welcome-text counts, when it sends texts and the SMS module can count them."""
+    if not job.send_sms:
+        return None
+    try:
+        from users.sms.selectors import sms_counts_for_import
+    except ImportError:  # the SMS selectors are optional: without them the status simply has no counts
+        return None
+    counts = sms_counts_for_import(job_id=job.id)
+    if is_dataclass(counts) and not isinstance(counts, type):
+        return asdict(counts)
+    return dict(counts)
+
+
+def visible_job(*, user: Any, task_id: str) -> ImportJob:
+    """The job behind a task id if `user` may see it; else a 404 or, for someone else's job, a 403."""
+    try:
+        job_id = uuid.UUID(task_id)
+    except ValueError:
+        job_id = None
+    job = import_jobs_visible_to(user=user).filter(id=job_id).first() if job_id else None
+    if job is not None:
+        return job
+    if job_id and ImportJob.objects.filter(id=job_id).exists():
+        raise ServiceError(
+            "forbidden",
+            "This task belongs to another user.",
+            http_status=status.HTTP_403_FORBIDDEN,
+            extra={"status": "FORBIDDEN", "task_id": task_id},
+        )
+    raise ServiceError(
+        "not_found",
+        "No task with this id.",
+        http_status=status.HTTP_404_NOT_FOUND,
+        extra={"status": "NOT_FOUND", "task_id": task_id},
+    )
+
+
+def status_message(job: ImportJob, shown: str) -> str:
+    if shown == "QUEUED":
+        return "Waiting for the worker to start."
+    if shown == "RUNNING":
+        return f"Processed {job.processed_rows:,} of {job.total_rows:,} customers."
+    if job.status == ImportStatus.CANCELLED:
+        return "The import was cancelled."
+    if shown == "FAILED":
+        return job.error_message or "The import failed."
+    if job.dry_run:
+        return f"Checked {job.total_rows:,} rows; nothing was created."
+    not_created = job.failed_count + job.skipped_count
+    return f"Created {job.created_count:,} customers; {not_created:,} were not created."
+
+
+class BulkCreateStatusApi(APIView):
+    """GET /api/auth/customers/excel/bulk-create/status/<task_id>/: how a background run is doing."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema_serializer(component_name="BulkCreateStatusError")
+    class ErrorSerializer(serializers.Serializer):
+        source_row_number = serializers.IntegerField(source="row_number")
+        column = serializers.CharField()
+        value = serializers.CharField()
+        code = serializers.CharField()
+        error = serializers.CharField(source="reason")
+        outcome = serializers.CharField()
+
+    @extend_schema_serializer(component_name="BulkCreateStatus")
+    class OutputSerializer(serializers.Serializer):
+        task_id = serializers.UUIDField(source="id")
+        status = serializers.SerializerMethodField(help_text="QUEUED, RUNNING, COMPLETE or FAILED.")
+        job_status = serializers.CharField(source="status", help_text="The import job's own, finer status.")
+        success = serializers.SerializerMethodField()
+        message = serializers.SerializerMethodField()
+        created = serializers.IntegerField(source="created_count")
+        updated = serializers.IntegerField(source="updated_count")
+        failed = serializers.SerializerMethodField(help_text="Rows not created: rejected, or skipped as existing.")
+        skipped = serializers.IntegerField(source="skipped_count")
+        total_customers = serializers.IntegerField(source="total_rows")
+        processed = serializers.IntegerField(source="processed_rows")
+        progress_percent = serializers.FloatField()
+        errors = serializers.SerializerMethodField(help_text=f"The first {STATUS_MAX_ERRORS} rows not created.")
+        error = serializers.CharField(source="error_message")
+        sms = serializers.SerializerMethodField()
+        updated_at = serializers.DateTimeField()
+        is_complete = serializers.SerializerMethodField()
+        is_failed = serializers.SerializerMethodField()
+
+        def get_status(self, job: ImportJob) -> str:
+            return frontend_status(job)
+
+        def get_success(self, job: ImportJob) -> bool:
+            return frontend_status(job) != "FAILED"
+
+        def get_message(self, job: ImportJob) -> str:
+            return status_message(job, frontend_status(job))
+
+        def get_failed(self, job: ImportJob) -> int:
+            return job.failed_count + job.skipped_count
+
+        def get_errors(self, job: ImportJob) -> list[dict[str, Any]]:
+            rows = import_row_errors(job=job)[:STATUS_MAX_ERRORS]
+            return BulkCreateStatusApi.ErrorSerializer(rows, many=True).data
+
+        def get_sms(self, job: ImportJob) -> dict[str, Any] | None:
+            return _sms_counts(job)
+
+        def get_is_complete(self, job: ImportJob) -> bool:
+            return frontend_status(job) == "COMPLETE"
+
+        def get_is_failed(self, job: ImportJob) -> bool:
+            return frontend_status(job) == "FAILED"
+
+    @extend_schema(
+        operation_id="frontend_bulk_create_status",
+        summary="Progress of a background run",
+        responses={
+            200: OutputSerializer,
+            401: refusal("Not signed in."),
+            403: refusal("Another user's task: `status` is FORBIDDEN."),
+            404: refusal("No such task: `status` is NOT_FOUND."),
+        },
+    )
+    def get(self, request: Request, task_id: str) -> Response:
+        job = visible_job(user=request.user, task_id=task_id)
+        return Response(self.OutputSerializer(job).data)
+
+
+class ExcelTemplateApi(APIView):
+    """GET /api/auth/customers/excel/template/: the .xlsx template with sample rows and instructions."""
+
+    permission_classes = (IsStaffUser,)
+
+    @extend_schema(
+        operation_id="frontend_excel_template",
+        summary="Download the upload template",
+        responses={
+            (200, XLSX_CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="the template"),
+            401: refusal("Not signed in."),
+            403: refusal("Not active staff."),
+        },
+    )
+    def get(self, request: Request) -> HttpResponse:
+        out = BytesIO()
+        customer_template_xlsx(out=out)
+        response = HttpResponse(out.getvalue(), content_type=XLSX_CONTENT_TYPE)
+        response["Content-Disposition"] = f'attachment; filename="{TEMPLATE_FILENAME}"'
+        response["Cache-Control"] = "no-store"
+        return response
