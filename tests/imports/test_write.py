@@ -81,7 +81,7 @@ def test_a_row_that_loses_a_race_is_reported_as_a_duplicate_not_a_crash() -> Non
             [candidate(2, "PM4 OK", "+233241234569"), candidate(3, "PM4 RACE", "+233241234567")],
             job=None, user=None, result=result, header_labels=LABELS,
         )
-    assert [c.shipping_mark for c, _ in result.created] == ["PM4 OK"]
+    assert [c.shipping_mark for _, c in result.created] == ["PM4 OK"]
     [problem] = result.problems
     assert problem.row_number == 3 and problem.code == RowErrorCode.ALREADY_EXISTS
     assert Customer.objects.filter(shipping_mark="PM4 OK").exists()

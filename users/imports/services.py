@@ -321,7 +321,16 @@ def customer_bulk_create(
     failed: list[BulkCreateFailure] = []
 
     def collect(chunk: Chunk, result: WriteResult) -> None:
-        for customer, candidate in result.created:
+        for customer_id, candidate in result.created:
+            customer = Customer(
+                id=customer_id,
+                shipping_mark=candidate.shipping_mark,
+                first_name=candidate.first_name,
+                last_name=candidate.last_name,
+                email=candidate.email,
+                phone=candidate.phone,
+                region=candidate.region,
+            )
             created.append(CreatedCustomer(customer, candidate.row_number))
         first_problem: dict[int, RowProblem] = {}
         for problem in (*chunk.invalid, *chunk.duplicates, *result.problems):

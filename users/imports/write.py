@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -43,7 +44,7 @@ class ExistingMatch:
 
 @dataclass
 class WriteResult:
-    created: list[tuple[Customer, Candidate]] = field(default_factory=list)
+    created: list[tuple[int, Candidate]] = field(default_factory=list)  # (customer id, the row it came from)
     updated: list[tuple[Customer, Candidate]] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)  # skipped and failed rows
 
@@ -62,17 +63,33 @@ class WriteResult:
         return sum(1 for p in self.problems if p.outcome == RowOutcome.FAILED)
 
 
+def _matching_condition(phones: list[str], marks: list[str], emails: list[str]) -> Q:
+    """Customers sharing any of these values. On PostgreSQL three array parameters (`= ANY(%s)`)
+    instead of thousands of `IN` placeholders, which psycopg would otherwise quote one by one."""
+    if connections[router.db_for_read(Customer)].vendor == "postgresql":
+        return Q(
+            RawSQL(
+                "phone = ANY(%s) OR shipping_mark = ANY(%s) OR (lower(email) = ANY(%s) AND NOT email = '')",
+                [phones, marks, emails],
+                output_field=BooleanField(),
+            )
+        )
+    condition = Q(phone__in=phones) | Q(shipping_mark__in=marks)
+    if emails:
+        condition |= Q(email_lower__in=emails) & ~Q(email="")
+    return condition
+
+
 class _ExistingIndex:
     """Existing customers keyed by each unique value, from one query per chunk."""
 
     def __init__(self, candidates: Sequence[Candidate]) -> None:
-        phones = {c.phone for c in candidates}
-        marks = {c.shipping_mark for c in candidates}
-        emails = {c.email.lower() for c in candidates if c.email}
-        condition = Q(phone__in=phones) | Q(shipping_mark__in=marks)
-        if emails:
-            condition |= Q(email_lower__in=emails) & ~Q(email="")
-        customers = Customer.objects.annotate(email_lower=Lower("email")).filter(condition)
+        phones = sorted({c.phone for c in candidates})
+        marks = sorted({c.shipping_mark for c in candidates})
+        emails = sorted({c.email.lower() for c in candidates if c.email})
+        customers = Customer.objects.annotate(email_lower=Lower("email")).filter(
+            _matching_condition(phones, marks, emails)
+        )
         self.by_key: dict[tuple[str, str], Customer] = {}
         for customer in customers:
             self.by_key[("phone", customer.phone)] = customer
@@ -230,19 +247,78 @@ def _create(
     result: WriteResult,
     header_labels: dict[Field, str],
 ) -> None:
-    batch_size = settings.BULK_CREATE_BATCH_SIZE
-    for start in range(0, len(candidates), batch_size):
-        batch = candidates[start : start + batch_size]
-        customers = [_new_customer(c, job=job, user=user) for c in batch]
-        try:
-            with transaction.atomic():
-                Customer.objects.bulk_create(customers)
-        except IntegrityError:
-            # Someone else created one of these since our lookup: go row by row
-            # so only the rows that lost the race are reported.
-            _create_one_by_one(batch, job=job, user=user, result=result, header_labels=header_labels)
-            continue
-        result.created.extend(zip(customers, batch, strict=True))
+    if not candidates:
+        return
+    try:
+        with transaction.atomic():
+            ids = _insert(candidates, job=job, user=user)
+    except IntegrityError:
+        # Someone else created one of these since our lookup: go row by row
+        # so only the rows that lost the race are reported.
+        _create_one_by_one(candidates, job=job, user=user, result=result, header_labels=header_labels)
+        return
+    result.created.extend(zip(ids, candidates, strict=True))
+
+
+COPY_COLUMNS = (
+    "shipping_mark",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "region",
+    "created_by_id",
+    "import_job_id",
+    "import_row_number",
+    "created_at",
+    "updated_at",
+)
+
+
+def _insert(candidates: list[Candidate], *, job: ImportJob | None, user: User | None) -> list[int]:
+    """Insert a chunk's new customers and return their ids, in order.
+
+    PostgreSQL gets one COPY for the chunk's batches: `make bench` measured it
+    several times faster than 25-row INSERTs, each of which pays a round trip,
+    Django's SQL compilation and a model instance per row (docs/architecture.md).
+    A constraint violation aborts a COPY as it does an INSERT, so the caller's
+    savepoint and row-by-row fallback behave the same on both engines.
+    """
+    connection = connections[router.db_for_write(Customer)]
+    if connection.vendor != "postgresql":
+        customers = [_new_customer(c, job=job, user=user) for c in candidates]
+        Customer.objects.bulk_create(customers, batch_size=settings.BULK_CREATE_BATCH_SIZE)
+        return [customer.pk for customer in customers]
+    from psycopg import sql
+
+    now = timezone.now()
+    job_id = job.pk if job else None
+    user_id = user.pk if user else None
+    table = sql.Identifier(Customer._meta.db_table)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(table, sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS)))
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        # wrap_database_errors: psycopg's UniqueViolation becomes Django's IntegrityError, as with the ORM.
+        with cursor.cursor.copy(statement) as copy:
+            for c in candidates:
+                copy.write_row(
+                    (
+                        c.shipping_mark,
+                        c.first_name,
+                        c.last_name,
+                        c.email,
+                        c.phone,
+                        c.region,
+                        user_id,
+                        job_id,
+                        c.row_number,
+                        now,
+                        now,
+                    )
+                )
+        phones = [c.phone for c in candidates]
+        cursor.execute(sql.SQL("SELECT phone, id FROM {} WHERE phone = ANY(%s)").format(table).as_string(), [phones])
+        ids = dict(cursor.fetchall())
+    return [ids[phone] for phone in phones]
 
 
 def _create_one_by_one(
@@ -262,7 +338,7 @@ def _create_one_by_one(
             match = find_existing_matches([candidate]).get(candidate.row_number)
             result.problems.append(_race_lost(candidate, match, header_labels=header_labels))
         else:
-            result.created.append((customer, candidate))
+            result.created.append((customer.pk, candidate))
 
 
 def _race_lost(candidate: Candidate, match: ExistingMatch | None, *, header_labels: dict[Field, str]) -> RowProblem:
