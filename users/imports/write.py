@@ -115,7 +115,7 @@ def _describe_match(candidate: Candidate, customers: list[Customer], fields: tup
     labels = {f: label for _attr, f, label in MATCH_FIELDS}
     if len(customers) == 1:
         customer = customers[0]
-        what = " and ".join(labels[f] for f in fields)
+        what = _and_list([labels[f] for f in fields])
         return f"A customer with this {what} already exists (id {customer.pk}, mark {customer.shipping_mark})."
     parts = []
     for customer in customers:
@@ -126,8 +126,13 @@ def _describe_match(candidate: Candidate, customers: list[Customer], fields: tup
             and getattr(customer, attr)
             and _same(attr, getattr(customer, attr), getattr(candidate, attr))
         ]
-        parts.append(f"{' and '.join(shared)} of customer {customer.pk} ({customer.shipping_mark})")
+        parts.append(f"{_and_list(shared)} of customer {customer.pk} ({customer.shipping_mark})")
     return "This row matches different existing customers: the " + "; the ".join(parts) + "."
+
+
+def _and_list(words: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _same(attribute: str, left: str, right: str) -> bool:
