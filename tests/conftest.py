@@ -11,6 +11,12 @@ from users.models import User, UserRole
 PASSWORD = "correct-horse-battery-staple"
 
 
+@pytest.fixture(autouse=True)
+def _media_in_a_temporary_folder(settings, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Uploaded files from tests land in a throwaway folder, never in the project's media/."""
+    settings.MEDIA_ROOT = tmp_path_factory.getbasetemp() / "media"
+
+
 @pytest.fixture
 def admin_user(db: None) -> User:
     """A staff admin who may import customers (has users.add_customer)."""

@@ -3,11 +3,13 @@
 `db_worker` leaves a task RUNNING forever if its process is killed; imports
 survive that because this worker also sweeps, at start-up and then every few
 seconds on a background thread, for imports whose heartbeat has gone stale and
-queues them again (#3 item 14). Everything else is db_worker's own loop.
+queues them again (#3 item 14). The same thread deletes stored uploads past
+their retention period once an hour. Everything else is db_worker's own loop.
 """
 
 import logging
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
@@ -15,14 +17,21 @@ from django.db import DatabaseError, close_old_connections
 from django_tasks_db.management.commands import db_worker
 
 from users.imports.recovery import requeue_stale_imports
+from users.imports.retention import import_files_prune
 
 logger = logging.getLogger(__name__)
 
+PRUNE_INTERVAL_SECONDS = 3600.0
+
 
 def _sweep_forever(stop: threading.Event, interval: float) -> None:
+    last_prune = 0.0
     while not stop.wait(interval):
         try:
             requeue_stale_imports(stale_after_seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
+            if time.monotonic() - last_prune >= PRUNE_INTERVAL_SECONDS:
+                last_prune = time.monotonic()
+                import_files_prune(older_than_days=settings.IMPORT_FILE_RETENTION_DAYS)
         except DatabaseError:
             # The database may be restarting; the next sweep tries again.
             logger.warning("Stale-import sweep failed; retrying in %.0f s", interval, exc_info=True)
