@@ -221,6 +221,7 @@ def validate_sheet(
         counts["duplicates_in_file"] += len(chunk.duplicates)
         counts["existing_matches"] += len(matches)
         reporter.advance(chunk.rows)
+        reporter.memory.tick()
         with transaction.atomic():
             save_problems(job, problems)
             if not run.owned().update(
@@ -265,6 +266,14 @@ def write_sheet(
     reporter = ProgressReporter(job_id=run.job_id, total_rows=total, already_failed=job.failed_count)
     checkpoint = job.checkpoint
     processed, created, failed = job.processed_rows, job.created_count, job.failed_count
+    valid_candidates = 0
+    logger.info(
+        "%s job=%s reading and writing (%s)",
+        LogTag.EXCEL_UPLOAD_PROCESS,
+        run.job_id,
+        sheet.format,
+        extra={"job_id": run.job_id},
+    )
     logger.info(
         "%s job=%s rows=%s batch_size=%d resume_after_row=%d",
         LogTag.BULK_CREATE_START,
@@ -279,6 +288,7 @@ def write_sheet(
             run.beat()  # replaying committed rows only to rebuild the duplicate index
             continue
         chunk = whole_chunk.after(checkpoint)
+        valid_candidates += len(chunk.candidates)
         with transaction.atomic():
             result = write_candidates(
                 chunk.candidates, job=job, user=user, policy=job.on_duplicate, header_labels=run.labels
@@ -313,6 +323,14 @@ def write_sheet(
     reporter.log_failure_summary()
     reporter.log_progress(processed=processed, created=created, failed=failed, final=True)
     job.refresh_from_db()
+    logger.info(
+        "%s job=%s rows=%d valid_candidates=%d (this run)",
+        LogTag.EXCEL_UPLOAD_COMPLETE,
+        run.job_id,
+        job.processed_rows,
+        valid_candidates,
+        extra={"job_id": run.job_id, "valid_candidates": valid_candidates},
+    )
     logger.info(
         "%s job=%s created=%d updated=%d skipped=%d failed=%d seconds=%.2f",
         LogTag.BULK_CREATE_COMPLETE,

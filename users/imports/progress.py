@@ -35,6 +35,7 @@ class ProgressReporter:
         self.memory = MemoryMonitor(job_id=job_id)
         self._last_log = 0.0
         self._first_logged = False
+        self._logged_processed = -1
 
     @property
     def elapsed(self) -> float:
@@ -75,7 +76,10 @@ class ProgressReporter:
         rss = self.memory.tick()
         if self._first_logged and not final and now - self._last_log < PROGRESS_LOG_SECONDS:
             return
+        if final and self._logged_processed == processed:
+            return  # the last batch's line is already out
         self._first_logged = True
+        self._logged_processed = processed
         self._last_log = now
         total_batches = max(1, math.ceil(max(self.total_rows, processed) / self.batch_size))
         batch = min(total_batches, math.ceil(processed / self.batch_size)) if processed else 0
