@@ -173,3 +173,10 @@ def test_a_zip_that_is_not_an_office_file_is_called_a_zip_archive(tmp_path):
         archive.writestr("photo.jpg", b"\xff\xd8\xff")
 
     assert "ZIP archive" in refusal(path).message
+
+
+def test_a_json_export_is_not_mistaken_for_csv(tmp_path):
+    path = tmp_path / "customers.csv"
+    path.write_text('[{"shipping_mark": "PM1", "phone": "0241234567"}]')
+
+    assert "JSON" in refusal(path).message

@@ -371,6 +371,15 @@ def test_an_ods_with_a_million_repeated_empty_rows_reads_only_the_real_rows(tmp_
     assert time.perf_counter() - started < 5
 
 
+def test_an_ods_too_big_to_load_whole_is_refused_with_advice(tmp_path, monkeypatch):
+    monkeypatch.setattr("users.imports.readers.calamine.MAX_ODS_CONTENT_BYTES", 1000)
+    path = write_ods(tmp_path / "c.ods", [HEADER, *CUSTOMERS * 10])
+
+    error = refusal(path)
+
+    assert (error.code, ".xlsx" in error.message) == (FileErrorCode.TOO_LARGE, True), error.message
+
+
 @pytest.mark.parametrize("part", ["sheet", "sharedStrings", "workbook"])
 def test_billion_laughs_is_refused_in_any_part(tmp_path, part):
     path = make_entity_expansion_xlsx(tmp_path / "c.xlsx", part=part)

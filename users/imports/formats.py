@@ -140,7 +140,7 @@ def _describe_text(head: bytes) -> str | None:
         if b"urn:schemas-microsoft-com:office:spreadsheet" in start:
             return f"an Excel 2003 XML Spreadsheet. {SAVE_AS_XLSX}"
         return "an XML document"
-    if start.startswith((b"{", b"[")) and start.rstrip().endswith((b"}", b"]")):
+    if start.startswith((b'{"', b"[{", b"[[", b'["')):
         return "a JSON document"
     text = head.decode("utf-8", errors="ignore") if _is_utf8(head) else head.decode("cp1252", errors="replace")
     controls = sum(1 for char in text if ord(char) < 32 and char not in "\t\r\n\f")

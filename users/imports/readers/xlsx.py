@@ -100,16 +100,16 @@ class SharedStrings:
     """
 
     def __init__(self) -> None:
-        self._data = bytearray()
+        self.buffer = bytearray()
         # 4-byte offsets: parts are capped far below 4 GB by IMPORT_MAX_UNCOMPRESSED_BYTES.
-        self._offsets = array("I", [0])
+        self.offsets = array("I", [0])
 
     def __len__(self) -> int:
-        return len(self._offsets) - 1
+        return len(self.offsets) - 1
 
     def text(self, index: int) -> str:
-        offsets = self._offsets
-        return self._data[offsets[index] : offsets[index + 1]].decode("utf-8", errors="replace")
+        offsets = self.offsets
+        return self.buffer[offsets[index] : offsets[index + 1]].decode("utf-8", errors="replace")
 
     def load(self, archive: zipfile.ZipFile, part: str) -> None:
         _, prefix, chunks = xml_chunks(archive, part)
@@ -121,11 +121,11 @@ class SharedStrings:
         opening, closing = b"<%ssi" % prefix, b"</%ssi>" % prefix
         # Excel's items are nearly all `<si><t>text</t></si>`; a stretch made only of those is cut apart by
         # one bytes.split in C instead of a Python step per string.
-        preserve = (b"<%st xml:space=\"preserve\">" % prefix, b"<%st>" % prefix)
+        preserve = (b'<%st xml:space="preserve">' % prefix, b"<%st>" % prefix)
         empty = (b"<%st/>" % prefix, b"<%st></%st>" % (prefix, prefix))
         separator = b"</%(p)st></%(p)ssi><%(p)ssi><%(p)st>" % p
         first, last = b"<%(p)ssi><%(p)st>" % p, b"</%(p)st></%(p)ssi>" % p
-        data, offsets = self._data, self._offsets
+        data, offsets = self.buffer, self.offsets
         buffer = b""
         started = False
         for chunk in chunks:
@@ -368,10 +368,12 @@ class _SheetReader:
             )
 
     def _rows_from_cells(self, cells: list[tuple[bytes, ...]]) -> Iterator[SourceRow]:
-        """Rows from the fast path's cells, in document order; the hot loop of a big import."""
+        """Rows from the fast path's cells, in document order: the hot loop of a big import, kept flat."""
         width = self.width
+        limit = width if width is not None else EXCEL_MAX_COLUMNS
+        empty_row = [None] * width if width is not None else []
         strings = self.strings
-        data, offsets = strings._data, strings._offsets
+        data, offsets = strings.buffer, strings.offsets
         index_cache = _column_index_cache
         date_styles = self.date_styles
         number_value = self._number
@@ -384,21 +386,23 @@ class _SheetReader:
                 if found:
                     yield SourceRow(int(current), tuple(values))
                 current = row
-                values = [None] * width if width is not None else []
+                values = empty_row.copy()
                 found = False
-            if not raw and not inline:
-                continue
             index = index_cache.get(letters)
             if index is None:
                 index = column_index(letters)
-            if width is not None and index >= width:
+            if index >= limit:
                 continue
             if kind == b"s":
+                if not raw:
+                    continue
                 number = int(raw)
                 value: Any = data[offsets[number] : offsets[number + 1]].decode("utf-8", errors="replace")
                 if not value or value.isspace():
                     continue
             elif not kind or kind == b"n":
+                if not raw:
+                    continue
                 value = number_value(raw, style or style_after, date_styles)
             else:
                 value = typed_value(kind, raw, inline)
@@ -461,8 +465,8 @@ class _SheetReader:
 
     def _typed(self, kind: bytes, raw: bytes | None, inline: bytes | None) -> Any:
         if kind == b"inlineStr":
-            return _rich_text(inline) if inline is not None else None
-        if raw is None:
+            return _rich_text(inline) if inline else None
+        if not raw:
             return None
         if kind in (b"str", b"e"):
             return decode_text(raw)

@@ -72,9 +72,9 @@ def _entity(match: re.Match[bytes]) -> bytes:
     return _PREDEFINED[name].encode()
 
 
-def iter_elements(archive: zipfile.ZipFile, part: str, *, events: tuple[str, ...] = ("end",)) -> Iterator[
-    tuple[str, Element]
-]:
+def iter_elements(
+    archive: zipfile.ZipFile, part: str, *, events: tuple[str, ...] = ("end",)
+) -> Iterator[tuple[str, Element]]:
     """defusedxml's iterparse over one zip part; tags without their namespace. DTDs → UNSAFE, bad XML → DAMAGED."""
     try:
         with archive.open(part) as stream:
@@ -133,6 +133,9 @@ def xml_chunks(archive: zipfile.ZipFile, part: str) -> tuple[bytes, bytes, Itera
             decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
             head = decoder.decode(head).encode("utf-8")
         root_tag, prefix = _check_prolog(head, part)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        stream.close()
+        raise damaged_xml(part) from exc
     except BaseException:
         stream.close()
         raise
