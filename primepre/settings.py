@@ -226,6 +226,17 @@ SMS_WELCOME_TEMPLATE = env_str(
     "SMS_WELCOME_TEMPLATE",
     "Hello {first_name}, welcome to Primepre Logistics. Your shipping mark is {shipping_mark}.",
 )
+if SMS_BACKEND not in {"twilio", "console", "disabled"}:
+    raise ImproperlyConfigured(f"SMS_BACKEND must be 'twilio', 'console' or 'disabled', got {SMS_BACKEND!r}")
+# Empty means Twilio's own API; the tests point it at a local stub server (docs/sms.md).
+TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")
+TWILIO_TIMEOUT = env_float("TWILIO_TIMEOUT", 10.0)
+# One SMS task run sends for at most this long, then queues itself again, so an
+# import waiting for the single worker is not stuck behind thousands of texts.
+SMS_TASK_MAX_SECONDS = env_float("SMS_TASK_MAX_SECONDS", 60.0)
+# A text still `sending` after this long was in flight when its worker died: it
+# is marked failed, never sent again (at most once beats a double text, #6).
+SMS_SENDING_STALE_SECONDS = env_int("SMS_SENDING_STALE_SECONDS", 300)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -294,5 +305,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "django_tasks": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django_tasks_db": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # twilio's HTTP client logs every request at INFO; our [SMS-*] lines say what matters.
+        "twilio": {"level": "WARNING"},
     },
 }
