@@ -1,10 +1,12 @@
-"""The real service for deploy tests: `python -m primepre.supervisor` on a free port, as Render runs it.
+"""The real service for deploy tests and bench/load_test.py: `python -m primepre.supervisor` on a free port.
 
 Each stack gets its own SQLite file (copied from one migrated template per
 session), its own MEDIA_ROOT and a log file, so tests on one machine never
-share state with each other or with the pytest-django test database.
+share state with each other or with the pytest-django test database. The load
+test may use a throwaway PostgreSQL database instead.
 """
 
+import json
 import os
 import secrets
 import shutil
@@ -45,43 +47,49 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def child_environment(database: Path, media: Path, **extra: str) -> dict[str, str]:
+def child_environment(database_url: str, media: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in SCRUBBED and not key.startswith("PYTEST")}
-    env.update(
-        DATABASE_URL=f"sqlite:///{database}",
-        MEDIA_ROOT=str(media),
+    return {
+        **env,
+        "DATABASE_URL": database_url,
+        "MEDIA_ROOT": str(media),
         # Production-like: DEBUG keeps every query in memory, which would spoil memory measurements.
-        DEBUG="false",
-        SECRET_KEY=SECRET_KEY,
-        PYTHONUNBUFFERED="1",
-        # The SQLite file is private to this stack; no pooled connection should outlive a request.
-        CONN_MAX_AGE="0",
+        "DEBUG": "false",
+        "SECRET_KEY": SECRET_KEY,
+        "PYTHONUNBUFFERED": "1",
+        # The database is private to this stack; no pooled connection should outlive a request.
+        "CONN_MAX_AGE": "0",
         **extra,
-    )
-    return env
+    }
 
 
 @dataclass(frozen=True)
 class Template:
-    """A migrated SQLite database with one superuser, and a JWT access token for them."""
+    """A migrated database with one superuser, and a JWT access token for them.
 
-    database: Path
+    A SQLite template is copied for each stack; a PostgreSQL one is used as it is.
+    """
+
+    database_url: str
     token: str
+    sqlite_file: Path | None
 
 
-def prepare_template(directory: Path) -> Template:
-    database = directory / "template.sqlite3"
+def prepare_template(directory: Path, *, database_url: str | None = None) -> Template:
+    directory.mkdir(parents=True, exist_ok=True)
+    sqlite_file = None if database_url else directory / "template.sqlite3"
+    database_url = database_url or f"sqlite:///{sqlite_file}"
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", PREPARE_SCRIPT],
         cwd=ROOT,
-        env=child_environment(database, directory / "media"),
+        env=child_environment(database_url, directory / "media"),
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=300,
     )
     assert result.returncode == 0, f"Preparing the stack's database failed:\n{result.stderr[-3000:]}"
     token = next(line for line in result.stdout.splitlines() if line.startswith("TOKEN="))[len("TOKEN=") :]
-    return Template(database=database, token=token)
+    return Template(database_url=database_url, token=token, sqlite_file=sqlite_file)
 
 
 @dataclass
@@ -90,6 +98,7 @@ class Stack:
     port: int
     log_path: Path
     token: str
+    database_url: str
 
     @property
     def pid(self) -> int:
@@ -105,6 +114,30 @@ class Stack:
         request = urllib.request.Request(self.url(path))  # noqa: S310 - always http://127.0.0.1
         if token:
             request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - always http://127.0.0.1
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def post_json(self, path: str, payload: object, *, timeout: float = 30) -> tuple[int, bytes]:
+        data = json.dumps(payload).encode()
+        request = urllib.request.Request(self.url(path), data=data, method="POST")  # noqa: S310 - always http://127.0.0.1
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - always http://127.0.0.1
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def post_file(
+        self, path: str, file_path: Path, *, token: str, fields: dict[str, str] | None = None, timeout: float = 120
+    ) -> tuple[int, bytes]:
+        """POST a multipart form with `file` (as the browser sends an upload) and any other fields."""
+        body, content_type = multipart_body(file_path, fields or {})
+        request = urllib.request.Request(self.url(path), data=body, method="POST")  # noqa: S310 - always http://127.0.0.1
+        request.add_header("Content-Type", content_type)
+        request.add_header("Authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - always http://127.0.0.1
                 return response.status, response.read()
@@ -139,6 +172,22 @@ class Stack:
         return self.process.returncode
 
 
+def multipart_body(file_path: Path, fields: dict[str, str]) -> tuple[bytes, str]:
+    boundary = "----primepre-" + secrets.token_hex(12)
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{file_path.name}"\r\n'
+        "Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\r\n\r\n".encode()
+        + file_path.read_bytes()
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
 def _kill_tree(pid: int) -> None:
     """Last resort for a test that failed half-way: no process of ours outlives the test."""
     import psutil
@@ -158,19 +207,21 @@ def running_stack(
 ) -> Iterator[Stack]:
     """Start the supervisor with web + worker on a free port and wait for /health to answer 200."""
     directory.mkdir(parents=True, exist_ok=True)
-    database = directory / "db.sqlite3"
-    shutil.copyfile(template.database, database)
+    database_url = template.database_url
+    if template.sqlite_file is not None:
+        shutil.copyfile(template.sqlite_file, directory / "db.sqlite3")
+        database_url = f"sqlite:///{directory / 'db.sqlite3'}"
     port = free_port()
     log_path = directory / "stack.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "primepre.supervisor", *args],
             cwd=ROOT,
-            env=child_environment(database, directory / "media", GUNICORN_BIND=f"127.0.0.1:{port}", **env),
+            env=child_environment(database_url, directory / "media", **{"GUNICORN_BIND": f"127.0.0.1:{port}", **env}),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    stack = Stack(process=process, port=port, log_path=log_path, token=template.token)
+    stack = Stack(process=process, port=port, log_path=log_path, token=template.token, database_url=database_url)
     try:
         if "--no-web" not in args:
             stack.wait_until(stack.healthy, timeout=ready_timeout, what="/health to answer 200")

@@ -88,11 +88,10 @@ def test_the_metrics_endpoint_refuses_a_request_without_credentials(stack: Stack
 
 
 def test_check_memory_lists_the_stacks_processes(stack: Stack, tmp_path: Path) -> None:
-    database = Path(stack.log_path.parent / "db.sqlite3")
     result = subprocess.run(
         [sys.executable, "manage.py", "check_memory", "--json", "--root-pid", str(stack.pid)],
         cwd=ROOT,
-        env=child_environment(database, tmp_path),
+        env=child_environment(stack.database_url, tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
