@@ -68,7 +68,10 @@ class CustomerListApi(APIView):
             help_text="Part of a shipping mark, name, email or phone; or a whole phone number in any common form.",
         )
         region = serializers.ChoiceField(
-            choices=Region.choices, required=False, help_text="Only customers in this region."
+            choices=Region.choices,
+            required=False,
+            allow_blank=True,  # `?region=` (a form's "any region") means no filter
+            help_text="Only customers in this region.",
         )
 
     @extend_schema_serializer(component_name="Customer")

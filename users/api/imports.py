@@ -24,13 +24,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from users.api.errors import ServiceError
 from users.api.permissions import CanImportCustomers, IsStaffUser
 from users.api.schema import PagePagination, error_responses, paginated_response
-from users.imports.errors import ImportRefused
 from users.imports.report import error_report_csv, error_report_xlsx
 from users.imports.selectors import import_jobs_visible_to, import_row_errors
-from users.models import DuplicatePolicy, FileErrorCode, ImportJob, ImportRowError, User
+from users.imports.services import import_job_cancel, import_job_commit, import_job_create
+from users.models import DuplicatePolicy, ImportJob, ImportRowError, User
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +48,6 @@ def _visible_job(*, user: User, job_id: uuid.UUID) -> ImportJob:
     if job is None:
         raise Http404("No such import job.")
     return job
-
-
-def _refusal_as_service_error(refusal: ImportRefused) -> ServiceError:
-    too_large = refusal.code == FileErrorCode.TOO_LARGE
-    http_status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST
-    return ServiceError(str(refusal.code), refusal.message, http_status=http_status)
 
 
 def _sms_counts(*, job: ImportJob) -> Any | None:
@@ -79,6 +72,22 @@ class SmsCountsSerializer(serializers.Serializer):
     skipped = serializers.IntegerField()
     pending = serializers.IntegerField(help_text="Queued, waiting for a retry, or in flight.")
     disabled = serializers.BooleanField(help_text="True when this server has no SMS backend configured.")
+
+
+class FormBooleanField(serializers.BooleanField):
+    """`true` or `false` (any case), as the schema says; DRF's default would also take `1`, `on`, `y` ...
+
+    A form field is text on the wire: keeping to the two spellings the schema
+    documents means a client's typo or a wrong type is a 400, not a silent guess.
+    """
+
+    TRUE_VALUES = {"true", True}
+    FALSE_VALUES = {"false", False}
+
+
+@extend_schema_field({"type": "string", "format": "binary", "minLength": 1})
+class UploadField(serializers.FileField):
+    """A non-empty uploaded file (the schema says so too: an empty part is a 400)."""
 
 
 @extend_schema_serializer(component_name="ImportJobLinks")
@@ -190,16 +199,16 @@ class ImportJobListCreateApi(APIView):
 
     @extend_schema_serializer(component_name="ImportJobCreate")
     class InputSerializer(serializers.Serializer):
-        file = serializers.FileField(help_text=".xlsx, .xls or .csv in the template's layout; up to the upload limit.")
+        file = UploadField(help_text=".xlsx, .xls or .csv in the template's layout; up to the upload limit.")
         on_duplicate = serializers.ChoiceField(
             choices=DuplicatePolicy.choices,
             default=DuplicatePolicy.SKIP,
             help_text="What to do with a row that matches an existing customer.",
         )
-        dry_run = serializers.BooleanField(
+        dry_run = FormBooleanField(
             default=False, help_text="Validate only and stop at VALIDATED; POST commit/ to write."
         )
-        send_sms = serializers.BooleanField(default=False, help_text="Text each created customer a welcome message.")
+        send_sms = FormBooleanField(default=False, help_text="Text each created customer a welcome message.")
         sheet_name = serializers.CharField(
             required=False, allow_blank=True, default="", max_length=255, help_text="Default: the first sheet."
         )
@@ -222,23 +231,18 @@ class ImportJobListCreateApi(APIView):
         responses={202: ImportJobSerializer, **error_responses(400, 401, 403, 413, 415)},
     )
     def post(self, request: Request) -> Response:
-        from users.imports.services import import_job_create
-
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            job = import_job_create(
-                user=request.user, uploaded_file=serializer.validated_data.pop("file"), **serializer.validated_data
-            )
-        except ImportRefused as refusal:
-            raise _refusal_as_service_error(refusal) from refusal
+        job = import_job_create(
+            user=request.user, uploaded_file=serializer.validated_data.pop("file"), **serializer.validated_data
+        )
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         operation_id="imports_list",
         summary="List import jobs",
         description="Your own jobs; staff with users.view_all_importjobs (and superusers) see everyone's.",
-        responses={200: ImportJobSerializer(many=True), **error_responses(401, 403, 404)},
+        responses={200: ImportJobSerializer(many=True), **error_responses(400, 401, 403, 404)},
     )
     def get(self, request: Request) -> Response:
         jobs: QuerySet[ImportJob] = import_jobs_visible_to(user=request.user).order_by("-created_at", "-id")
@@ -288,8 +292,6 @@ class ImportJobCommitApi(_JobWriteApi):
         responses={202: ImportJobSerializer, **error_responses(401, 403, 404, 409)},
     )
     def post(self, request: Request, job_id: uuid.UUID) -> Response:
-        from users.imports.services import import_job_commit
-
         job = import_job_commit(job=_visible_job(user=request.user, job_id=job_id), user=request.user)
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -304,8 +306,6 @@ class ImportJobCancelApi(_JobWriteApi):
         responses={202: ImportJobSerializer, **error_responses(401, 403, 404, 409)},
     )
     def post(self, request: Request, job_id: uuid.UUID) -> Response:
-        from users.imports.services import import_job_cancel
-
         job = import_job_cancel(job=_visible_job(user=request.user, job_id=job_id), user=request.user)
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -324,7 +324,7 @@ class ImportJobErrorsApi(_JobReadApi):
     @extend_schema(
         operation_id="imports_errors_list",
         summary="List a job's row errors",
-        responses={200: OutputSerializer(many=True), **error_responses(401, 403, 404)},
+        responses={200: OutputSerializer(many=True), **error_responses(400, 401, 403, 404)},
     )
     def get(self, request: Request, job_id: uuid.UUID) -> Response:
         job = _visible_job(user=request.user, job_id=job_id)
@@ -391,7 +391,8 @@ class ImportJobErrorsCsvApi(_ErrorReportDownloadApi):
     content_type = CSV_CONTENT_TYPE
 
     def write_report(self, *, job: ImportJob, spool: Any) -> None:
-        text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
+        # A BOM, so Excel opens accented names as UTF-8; our own reader honours it on re-upload.
+        text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
         error_report_csv(job=job, out=text)
         text.flush()
         text.detach()  # leave the binary spool open for the response

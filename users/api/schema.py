@@ -44,11 +44,47 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
 
 
 class PagePagination(PageNumberPagination):
-    """`?page=` and `?page_size=` (at most 200), answered as DRF's `{count, next, previous, results}`."""
+    """`?page=` and `?page_size=` (at most 200), answered as DRF's `{count, next, previous, results}`.
+
+    Unlike DRF's default, a page or page_size that isn't a whole number ≥ 1 is a
+    400, not silently ignored: the schema says what is valid, and the API keeps to
+    it. A page past the end is still DRF's 404.
+    """
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request: Request) -> int:
+        if self.page_size_query_param not in request.query_params:
+            return self.page_size
+        size = _whole_number(request.query_params[self.page_size_query_param])
+        if size is None:
+            raise serializers.ValidationError(
+                {self.page_size_query_param: f"A whole number from 1 to {self.max_page_size}."}
+            )
+        return min(size, self.max_page_size)
+
+    def get_page_number(self, request: Request, paginator: Any) -> int:
+        if self.page_query_param not in request.query_params:
+            return 1
+        number = _whole_number(request.query_params[self.page_query_param])
+        if number is None:
+            raise serializers.ValidationError({self.page_query_param: "A whole number from 1."})
+        return number
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] = f"Results per page: 1 to {self.max_page_size} (larger values are capped)."
+        return parameters
+
+
+def _whole_number(text: str) -> int | None:
+    """`text` as an integer ≥ 1, or None: `""`, `0`, `-3`, `2.5` and `abc` are not page numbers."""
+    return int(text) if text.isascii() and text.isdigit() and int(text) >= 1 else None
 
 
 def paginated_response(
