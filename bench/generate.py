@@ -51,6 +51,8 @@ MOBILE_PREFIXES = ("20", "23", "24", "26", "27", "28", "50", "53", "54", "55", "
 # Multiplying by a number coprime with 10**7 permutes the subscriber numbers: unique, yet not sequential.
 _SUBSCRIBER_STEP = 7_919_393
 _SUBSCRIBERS = 10_000_000
+# Twi letters in names become their nearest ASCII letter in addresses, as people type them.
+_ASCII_EMAIL = str.maketrans({"ɔ": "o", "ɛ": "e"})
 # Rows handed to zlib at a time: large enough to amortise, small enough to stay a few MB.
 _BATCH = 5_000
 
@@ -155,7 +157,8 @@ def customer_rows(rows: int, *, seed: int = 0, error_rate: float = 0.0) -> Itera
             phone = f"0{prefix} {digits[:3]} {digits[3:]}"
         else:
             phone = f"+233 {prefix} {subscriber:07d}"
-        email = "" if style > 0.93 else f"{first.lower()}.{last.lower().replace(' ', '')}{i + 1}@{choice(DOMAINS)}"
+        local = f"{first}.{last}".lower().replace(" ", "").translate(_ASCII_EMAIL)
+        email = "" if style > 0.93 else f"{local}{i + 1}@{choice(DOMAINS)}"
         region = choice(REGIONS)
         if error_rate and random_() < error_rate:
             kind = rng.randrange(6)
@@ -173,6 +176,38 @@ def customer_rows(rows: int, *, seed: int = 0, error_rate: float = 0.0) -> Itera
                 first = ""
         previous_mark = mark
         yield (mark, first, last, email, phone, region)
+
+
+class _SharedStringsWriter:
+    """Assigns shared-string indexes as Excel does, keeping only the repeated texts in memory.
+
+    Names, regions and the header repeat and share one entry; marks, emails and
+    phone texts are unique by construction, so they just append, and the
+    million-row file needs no dictionary of millions of strings.
+    """
+
+    def __init__(self) -> None:
+        self.repeated: dict[str, int] = {}
+        self.unique = 0  # the sst's uniqueCount
+        self.cells = 0  # the sst's count: string cells in the sheet
+        self.pending: list[str] = []
+
+    def index(self, text: str, *, repeated: bool) -> int:
+        self.cells += 1
+        if repeated and (known := self.repeated.get(text)) is not None:
+            return known
+        index = self.unique
+        self.unique += 1
+        if repeated:
+            self.repeated[text] = index
+        self.pending.append(f"<si><t>{escape(text)}</t></si>")
+        return index
+
+    def take_pending(self) -> bytes:
+        """The <si> items added since the last call, as UTF-8."""
+        data = "".join(self.pending).encode()
+        self.pending.clear()
+        return data
 
 
 def generate_customers_xlsx(
@@ -196,28 +231,8 @@ def generate_customers_xlsx(
     if last_row > EXCEL_MAX_ROWS:
         raise ValueError(f"An Excel sheet holds at most {EXCEL_MAX_ROWS:,} rows; {last_row:,} asked for.")
 
-    # Repeated texts (names, regions, the header) share one entry as in Excel; unique ones just append.
-    indexes: dict[str, int] = {}
-    strings_count = 0  # the sst's `count`: string cells in the sheet
     with tempfile.TemporaryFile(dir=path.parent) as sst_body:
-        pending: list[str] = []
-
-        def shared(text: str, repeated: bool) -> int:
-            nonlocal strings_count
-            strings_count += 1
-            if repeated:
-                index = indexes.get(text)
-                if index is not None:
-                    return index
-            index = len(indexes) + unique_count[0]
-            if repeated:
-                indexes[text] = index
-            else:
-                unique_count[0] += 1
-            pending.append(f"<si><t>{escape(text)}</t></si>")
-            return index
-
-        unique_count = [0]
+        strings = _SharedStringsWriter()
 
         def row_xml(number: int, cells: tuple[str | int, ...], repeated: tuple[bool, ...], style: str = "") -> str:
             parts = [f'<row r="{number}" spans="1:6"{style} x14ac:dyDescent="0.25">']
@@ -226,7 +241,7 @@ def generate_customers_xlsx(
                 if isinstance(value, int):
                     parts.append(f'<c r="{ref}"><v>{value}</v></c>')
                 elif value:
-                    parts.append(f'<c r="{ref}" t="s"><v>{shared(value, repeated[column])}</v></c>')
+                    parts.append(f'<c r="{ref}" t="s"><v>{strings.index(value, repeated=repeated[column])}</v></c>')
             parts.append("</row>")
             return "".join(parts)
 
@@ -244,7 +259,7 @@ def generate_customers_xlsx(
                 if title:
                     lines.append(
                         f'<row r="1" spans="1:6" x14ac:dyDescent="0.25"><c r="A1" t="s">'
-                        f"<v>{shared(TITLE, True)}</v></c></row>"
+                        f"<v>{strings.index(TITLE, repeated=True)}</v></c></row>"
                     )
                 header_row = first_data_row - 1
                 lines.append(row_xml(header_row, HEADER, (True,) * 6, style=' s="1" customFormat="1"'))
@@ -253,18 +268,16 @@ def generate_customers_xlsx(
                     lines.append(row_xml(first_data_row + offset, cells, names_repeat))
                     if len(lines) >= _BATCH:
                         sheet.write("".join(lines).encode())
-                        sst_body.write("".join(pending).encode())
+                        sst_body.write(strings.take_pending())
                         lines.clear()
-                        pending.clear()
                 sheet.write("".join(lines).encode())
                 sheet.write(_SHEET_TAIL.encode())
-                sst_body.write("".join(pending).encode())
+                sst_body.write(strings.take_pending())
             sst_body.seek(0)
             with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as sst:
-                unique = len(indexes) + unique_count[0]
                 sst.write(
                     f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="{_NS}" '
-                    f'count="{strings_count}" uniqueCount="{unique}">'.encode()
+                    f'count="{strings.cells}" uniqueCount="{strings.unique}">'.encode()
                 )
                 shutil.copyfileobj(sst_body, sst, 1 << 20)
                 sst.write(b"</sst>")

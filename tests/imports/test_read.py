@@ -26,7 +26,7 @@ from tests.imports.spreadsheets import (
     write_xlsx,
     write_xlsx_openpyxl,
 )
-from users.customers.normalise import normalise_phone
+from users.customers.normalise import normalise_email, normalise_phone
 from users.imports.errors import ImportRefused
 from users.imports.read import ImportSheet, open_import_sheet
 from users.imports.rows import Field, SourceRow
@@ -420,6 +420,7 @@ def test_generated_customers_are_valid_and_unique(tmp_path):
     phones = {normalise_phone(row.cells[4], default_region="GH") for row in rows}
     assert len(marks) == len(phones) == 2_000
     assert any(isinstance(row.cells[4], int) for row in rows), "some phones should be numbers without the zero"
+    assert all(normalise_email(row.cells[3]) or row.cells[3] is None for row in rows)
 
 
 def test_generated_csv_matches_the_generated_xlsx(tmp_path):
