@@ -78,7 +78,7 @@ def write_xlsx(
     dimension: str | None = None,
     date1904: bool = False,
     prefix: str = "",
-    part_xml: Mapping[str, str] | None = None,
+    part_xml: Mapping[str, str | bytes] | None = None,
 ) -> Path:
     """An xlsx with `rows` on a visible sheet `sheet_title`.
 
@@ -87,13 +87,13 @@ def write_xlsx(
     `shared_strings=False` text is written inline. `merged_cells` are ranges
     like "B1:C1". `dimension` overrides the <dimension ref> (e.g. "A1:XFD1048576").
     `prefix` writes the main namespace with a prefix (`x:`), as some .NET tools do.
-    `part_xml` replaces or adds whole parts (name → XML text) for hostile files.
+    `part_xml` replaces or adds whole parts (name → XML text or bytes) for hostile files.
     """
     sheets: list[tuple[str, Rows, str]] = [(name, data, "hidden") for name, data in (hidden_sheets or {}).items()]
     sheets.append((sheet_title, rows, "visible"))
     sheets += [(name, data, "visible") for name, data in (extra_sheets or {}).items()]
     strings: dict[str, int] = {}
-    parts: dict[str, str] = {}
+    parts: dict[str, str | bytes] = {}
     for number, (_, data, _) in enumerate(sheets, start=1):
         merged = tuple(merged_cells) if data is rows else ()
         parts[f"xl/worksheets/sheet{number}.xml"] = _sheet_xml(

@@ -301,6 +301,26 @@ def test_cells_in_unusual_but_valid_xml_are_read_the_slow_way(tmp_path):
     assert rows == [SourceRow(2, ("PM1", None, None, None, 241234567, None))]
 
 
+def test_a_sheet_part_saved_as_utf16_is_read(tmp_path):
+    original = write_xlsx(tmp_path / "utf8.xlsx", ROWS, shared_strings=False)
+    sheet_xml = zipfile.ZipFile(original).read("xl/worksheets/sheet1.xml").decode()
+    utf16 = sheet_xml.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16")
+    path = write_xlsx(tmp_path / "c.xlsx", ROWS, shared_strings=False, part_xml={"xl/worksheets/sheet1.xml": utf16})
+
+    _, rows = read(path)
+
+    assert rows == EXPECTED
+
+
+def test_a_cell_pointing_past_the_shared_strings_is_damaged(tmp_path):
+    path = write_xlsx(tmp_path / "c.xlsx", ROWS)
+    sheet_xml = zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()
+    broken = sheet_xml.replace('<c r="A3" t="s"><v>', '<c r="A3" t="s"><v>9999', 1)
+    path = write_xlsx(tmp_path / "c.xlsx", ROWS, part_xml={"xl/worksheets/sheet1.xml": broken})
+
+    assert refusal(path).code == FileErrorCode.DAMAGED
+
+
 def test_merged_header_cells_are_handled(tmp_path):
     rows = [
         ("Customer list", None, None, None),

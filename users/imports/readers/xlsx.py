@@ -260,9 +260,9 @@ class XlsxWorkbook:
             if tag == "numFmt":
                 code = _FORMAT_NOISE.sub("", element.get("formatCode", ""))
                 if _DATE_CODE.search(code):
-                    custom_dates.add(int(element.get("numFmtId", "0") or 0))
+                    custom_dates.add(_int(element.get("numFmtId")))
             elif tag == "xf" and in_cell_xfs:
-                number_format = int(element.get("numFmtId", "0") or 0)
+                number_format = _int(element.get("numFmtId"))
                 if number_format in BUILTIN_DATE_FORMATS or number_format in custom_dates:
                     date_styles.add(index)
                 index += 1
@@ -396,8 +396,11 @@ class _SheetReader:
             if kind == b"s":
                 if not raw:
                     continue
-                number = int(raw)
-                value: Any = data[offsets[number] : offsets[number + 1]].decode("utf-8", errors="replace")
+                try:
+                    number = int(raw)
+                    value: Any = data[offsets[number] : offsets[number + 1]].decode("utf-8", errors="replace")
+                except (ValueError, IndexError):
+                    raise damaged_xml(self.part) from None  # a cell pointing past the shared-strings table
                 if not value or value.isspace():
                     continue
             elif not kind or kind == b"n":
@@ -540,6 +543,13 @@ class _SheetReader:
             except ValueError:
                 return text
         return undo_ooxml_escapes(text)
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return -1
 
 
 def _local(tag: str) -> str:
