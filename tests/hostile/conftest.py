@@ -28,9 +28,8 @@ def uploaded(path: Path) -> SimpleUploadedFile:
 
 def row_outcomes(job: ImportJob) -> tuple[set[int], set[int]]:
     """(rows this job created or updated a customer from, rows it recorded an error or skip for)."""
-    created = set(
-        Customer.objects.filter(import_job=job).exclude(import_row_number=None).values_list("import_row_number", flat=True)
-    )
+    from_job = Customer.objects.filter(import_job=job).exclude(import_row_number=None)
+    created = set(from_job.values_list("import_row_number", flat=True))
     problems = set(ImportRowError.objects.filter(job=job).values_list("row_number", flat=True))
     return created, problems
 

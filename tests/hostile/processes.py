@@ -151,9 +151,7 @@ PG_OS_USER = "postgres"
 def _as_postgres(*command: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run a PostgreSQL server binary as the postgres OS user (initdb and postgres refuse to run as root)."""
     prefix = ["runuser", "-u", PG_OS_USER, "--"] if os.geteuid() == 0 else []
-    return subprocess.run(
-        [*prefix, *command], capture_output=True, text=True, check=check, timeout=timeout, cwd="/"
-    )
+    return subprocess.run([*prefix, *command], capture_output=True, text=True, check=check, timeout=timeout, cwd="/")
 
 
 def free_port() -> int:
