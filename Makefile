@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 PG_URL ?= postgres://postgres@127.0.0.1:5432/primepre
 PYTEST_ARGS ?=
 
-.PHONY: help run test test-sqlite test-postgres lint postgres bench migrate admin install install-dev clean
+.PHONY: help run test test-sqlite test-postgres lint postgres bench migrate admin install install-dev clean chromium screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -56,15 +56,32 @@ postgres: ## make sure the machine's PostgreSQL answers on 127.0.0.1:5432, start
 
 test: lint test-sqlite test-postgres ## ruff, then the whole suite on SQLite and on PostgreSQL
 
-test-sqlite: install-dev ## the suite on SQLite
+test-sqlite: install-dev chromium ## the suite on SQLite
 	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-postgres: install-dev postgres ## the suite on PostgreSQL
+test-postgres: install-dev chromium postgres ## the suite on PostgreSQL
 	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 $(VENV)/.installed-bench: requirements-bench.txt requirements-dev.txt requirements.txt | $(PY)
 	$(PIP) install --quiet -r requirements-bench.txt
 	@touch $@
+
+# The browser tests (tests/web, marker `browser`) drive Debian's chromium; Playwright can't download its own here.
+chromium: ## make sure Debian's chromium is installed for the browser tests (installs it when run as root)
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing Debian's chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		fi; \
+	fi
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "ERROR: the browser tests need Debian's chromium, which is not installed." >&2; \
+		echo "       Install it with: sudo apt-get install -y chromium   (.ci/run does this)" >&2; \
+		echo "       (to run the rest without it: .venv/bin/pytest -m 'not browser')" >&2; \
+		exit 1; }
+
+screenshots: install-dev chromium ## retake the import page's screenshots into docs/img (README, #5)
+	SCREENSHOT_DIR=docs/img TEST_DB_SUFFIX=_screenshots env -u DATABASE_URL $(VENV)/bin/pytest tests/web -m browser -q
 
 bench: install-dev $(VENV)/.installed-bench postgres ## benchmark the import pipeline (docs/performance.md)
 	$(PY) bench/run.py $(BENCH_ARGS)

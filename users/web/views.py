@@ -82,6 +82,15 @@ def _resumable_job(user: User) -> ImportJob | None:
     )
 
 
+def _sms_enabled() -> bool:
+    """Whether this server can send texts, so the page can say so beside the SMS checkbox (#6)."""
+    try:
+        from users.sms.backends import sms_enabled
+    except ImportError:  # the SMS module lands separately; until then only the setting can tell
+        return settings.SMS_BACKEND != "disabled"
+    return sms_enabled()
+
+
 def _page_config(request: HttpRequest, job: ImportJob | None) -> dict[str, Any]:
     """What the page's script needs: the job to follow, the API's addresses, the limits to check before uploading."""
     return {
@@ -115,7 +124,7 @@ def import_page(request: HttpRequest, job_id: uuid.UUID | None = None) -> HttpRe
         "job": job,
         "page_config": _page_config(request, job),
         "duplicate_policies": DuplicatePolicy,
-        "sms_enabled": settings.SMS_BACKEND != "disabled",
+        "sms_enabled": _sms_enabled(),
         "max_upload_mb": settings.IMPORT_MAX_UPLOAD_SIZE // (1024 * 1024),
         "accept": ",".join(ACCEPTED_EXTENSIONS),
     }

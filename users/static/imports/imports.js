@@ -324,6 +324,10 @@
     setCounts(section, c);
     setLinks(section, job.id);
 
+    // The bar stays where the import ended: full when complete, part-way when cancelled or stopped.
+    setProgress(section, job.progress_percent);
+    $(".progress", section).classList.toggle("ended", job.status !== "COMPLETE");
+
     var title, message, tone;
     if (job.status === "COMPLETE") {
       tone = c.failed ? "warn" : "good";
@@ -341,7 +345,9 @@
       message = (job.error_message || "Something went wrong while importing " + quoted(job) + ".") +
         (c.created ? " " + plural(c.created, "customer was", "customers were") + " saved before it stopped." : "");
     }
-    $("[data-field='result']", section).setAttribute("data-tone", tone);
+    var result = $("[data-field='result']", section);
+    result.setAttribute("data-tone", tone);
+    result.setAttribute("data-icon", job.status === "COMPLETE" ? "check" : job.status === "CANCELLED" ? "stop" : "cross");
     setText(section, "done-title", title);
     setText(section, "done-message", message);
     setText(section, "duration", formatDuration(duration(job)));
