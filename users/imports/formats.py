@@ -8,6 +8,7 @@ directory, so a hostile file is refused before any parser or calamine sees it.
 import logging
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -30,6 +31,9 @@ RATIO_CHECK_MIN_BYTES = 1 * MB
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
 ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+# What reading a damaged zip can raise: bad CRCs and headers, corrupt deflate data, truncation, and
+# NotImplementedError for compression methods or flags no spreadsheet writer uses.
+ZIP_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, NotImplementedError)
 SAVE_AS_XLSX = "Save it from Excel as an Excel Workbook (.xlsx) or CSV and upload that."
 
 
@@ -159,6 +163,13 @@ def _is_utf8(head: bytes) -> bool:
 
 
 def _zip_format(path: Path, members: frozenset[str]) -> SpreadsheetFormat:
+    try:
+        return _zip_kind(path, members)
+    except ZIP_READ_ERRORS as exc:
+        raise _damaged() from exc
+
+
+def _zip_kind(path: Path, members: frozenset[str]) -> SpreadsheetFormat:
     if "xl/workbook.xml" in members or _root_document(path, members).startswith("xl/"):
         return SpreadsheetFormat.XLSX
     if "mimetype" in members:
@@ -204,12 +215,14 @@ def _check_zip(handle: BinaryIO, size: int) -> frozenset[str]:
     try:
         with zipfile.ZipFile(handle) as archive:
             infos = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+    except (*ZIP_READ_ERRORS, ValueError) as exc:
         raise _damaged() from exc
     limit = settings.IMPORT_MAX_UNCOMPRESSED_BYTES
     ratio_limit = settings.IMPORT_MAX_COMPRESSION_RATIO
     total = 0
     for info in infos:
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _damaged()
         if info.flag_bits & 0x1:
             raise ImportRefused(
                 FileErrorCode.ENCRYPTED,

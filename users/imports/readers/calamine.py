@@ -6,11 +6,13 @@ would inflate past `MAX_ODS_CONTENT_BYTES`: measured, a 100,000-row .ods (57 MB 
 content.xml) peaks at 139 MB with Django and 300,000 rows (172 MB) at 316 MB, so
 100 MB (about 175,000 rows) keeps the process near 220 MB. Big sheets arrive as .xlsx, which has its
 own streaming reader. Calamine only ever gets files that passed the checks in
-formats.py.
+formats.py and a trial parse in a memory-capped child process (see `_trial_parse`).
 """
 
 import datetime as dt
 import logging
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +27,24 @@ from users.models.choices import FileErrorCode
 logger = logging.getLogger(__name__)
 
 MAX_ODS_CONTENT_BYTES = 100 * MB
+# The trial parse's address-space cap and time limit. A good .xls/.ods of the sizes allowed here loads in
+# well under 300 MB and a few seconds; a damaged one can make calamine ask for hundreds of GB and abort.
+PROBE_ADDRESS_SPACE_BYTES = 2048 * MB
+PROBE_TIMEOUT_SECONDS = 60
+_PROBE = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]), int(sys.argv[2])))
+from python_calamine import CalamineWorkbook, PasswordError
+try:
+    workbook = CalamineWorkbook.from_path(sys.argv[1])
+    for name in workbook.sheet_names:
+        for _ in workbook.get_sheet_by_name(name).iter_rows():
+            pass
+except PasswordError:
+    sys.exit(3)
+except Exception:
+    sys.exit(4)
+"""
 
 
 class CalamineWorkbook:
@@ -37,6 +57,7 @@ class CalamineWorkbook:
         self.format: SpreadsheetFormat = detected.format
         if detected.format == SpreadsheetFormat.ODS:
             _check_ods(detected)
+        _trial_parse(detected)
         self._errors = (CalamineError,)
         try:
             self._workbook = Workbook.from_path(str(detected.path))
@@ -105,6 +126,41 @@ def _value(cell: Any) -> Any:
     if isinstance(cell, dt.timedelta):
         return str(cell)
     return cell
+
+
+def _trial_parse(detected: DetectedFile) -> None:
+    """Parse the whole file once in a child process with capped memory before calamine runs in ours.
+
+    Calamine is Rust: on some damaged files it panics or tries to allocate
+    hundreds of GB, and either aborts the whole process, which would take the
+    worker (or the web process) down with it. Parsing is deterministic, so a
+    file the child read cleanly is safe to read here.
+    """
+    try:
+        result = subprocess.run(  # noqa: S603 - our own interpreter and script, the path as one argument
+            [sys.executable, "-c", _PROBE, str(detected.path), str(PROBE_ADDRESS_SPACE_BYTES)],
+            capture_output=True,
+            timeout=PROBE_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ImportRefused(
+            FileErrorCode.DAMAGED,
+            "The file could not be read in reasonable time; it may be damaged. Save it as .xlsx and upload that.",
+        ) from None
+    if result.returncode == 3:
+        raise ImportRefused(
+            FileErrorCode.ENCRYPTED,
+            "The file is password-protected. Remove the password in Excel and upload it again.",
+        )
+    if result.returncode != 0:
+        logger.warning(
+            "calamine could not parse a %s file in a trial run (exit %s): %s",
+            detected.format,
+            result.returncode,
+            result.stderr[-300:].decode("utf-8", errors="replace"),
+        )
+        raise _damaged(None)
 
 
 def _check_ods(detected: DetectedFile) -> None:

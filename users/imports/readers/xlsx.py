@@ -32,7 +32,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from users.imports.errors import ImportRefused
-from users.imports.formats import SpreadsheetFormat
+from users.imports.formats import ZIP_READ_ERRORS, SpreadsheetFormat
 from users.imports.readers.base import SheetInfo
 from users.imports.readers.xml import (
     attribute,
@@ -186,7 +186,7 @@ class XlsxWorkbook:
     def __init__(self, path: Path) -> None:
         try:
             self._archive = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except ZIP_READ_ERRORS as exc:
             raise ImportRefused(FileErrorCode.DAMAGED, "The file is damaged and can't be opened.") from exc
         try:
             self._load_workbook()

@@ -11,7 +11,6 @@ import codecs
 import posixpath
 import re
 import zipfile
-import zlib
 from collections.abc import Iterator
 from xml.etree.ElementTree import Element, ParseError
 
@@ -19,6 +18,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
 from users.imports.errors import ImportRefused
+from users.imports.formats import ZIP_READ_ERRORS
 from users.models.choices import FileErrorCode
 
 CHUNK_BYTES = 1024 * 1024
@@ -85,7 +85,7 @@ def iter_elements(
                 yield event, element
     except DefusedXmlException as exc:
         raise unsafe_xml(part) from exc
-    except (ParseError, zipfile.BadZipFile, EOFError, OSError) as exc:
+    except (ParseError, *ZIP_READ_ERRORS) as exc:
         raise damaged_xml(part) from exc
 
 
@@ -123,7 +123,7 @@ def xml_chunks(archive: zipfile.ZipFile, part: str) -> tuple[bytes, bytes, Itera
     """
     try:
         stream = archive.open(part)
-    except (KeyError, zipfile.BadZipFile, OSError) as exc:
+    except (KeyError, *ZIP_READ_ERRORS) as exc:
         raise damaged_xml(part) from exc
     try:
         head = stream.read(CHUNK_BYTES)
@@ -133,7 +133,7 @@ def xml_chunks(archive: zipfile.ZipFile, part: str) -> tuple[bytes, bytes, Itera
             decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
             head = decoder.decode(head).encode("utf-8")
         root_tag, prefix = _check_prolog(head, part)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+    except ZIP_READ_ERRORS as exc:
         stream.close()
         raise damaged_xml(part) from exc
     except BaseException:
@@ -149,7 +149,7 @@ def xml_chunks(archive: zipfile.ZipFile, part: str) -> tuple[bytes, bytes, Itera
                     chunk = stream.read(CHUNK_BYTES)
                     if decoder is not None:
                         chunk = decoder.decode(chunk, final=not chunk).encode("utf-8")
-            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            except ZIP_READ_ERRORS as exc:
                 # A bad CRC or corrupt deflate data found mid-stream: the part is damaged past what was read.
                 raise damaged_xml(part) from exc
 
