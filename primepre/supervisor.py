@@ -14,7 +14,10 @@ or SIGINT stops both cleanly:
    signal to the supervisor (Ctrl+C twice) kills at once.
 
 Render waits `maxShutdownDelaySeconds` (render.yaml) before its own SIGKILL;
-keep SUPERVISOR_STOP_SECONDS below it.
+keep SUPERVISOR_STOP_SECONDS below it. In a terminal (`make run`), Ctrl+C
+reaches every process of the group at once: gunicorn stops quickly, and the
+supervisor's SIGTERM is the task worker's second signal, so a running import is
+interrupted at once and resumes from its checkpoint next time.
 
     python -m primepre.supervisor              # web + worker
     python -m primepre.supervisor --no-web     # worker only
