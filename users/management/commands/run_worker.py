@@ -3,7 +3,8 @@
 `db_worker` leaves a task RUNNING forever if its process is killed; imports
 survive that because this worker also sweeps, at start-up and then every few
 seconds on a background thread, for imports whose heartbeat has gone stale and
-queues them again (#3 item 14). The same thread deletes stored uploads past
+queues them again (#3 item 14); welcome texts whose sending run died are
+queued again the same way (#6). The same thread deletes stored uploads past
 their retention period once an hour. Everything else is db_worker's own loop.
 """
 
@@ -18,6 +19,7 @@ from django_tasks_db.management.commands import db_worker
 
 from users.imports.recovery import requeue_stale_imports
 from users.imports.retention import import_files_prune
+from users.sms.services import sms_resume_stalled
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ def _sweep_forever(stop: threading.Event, interval: float) -> None:
     while not stop.wait(interval):
         try:
             requeue_stale_imports(stale_after_seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
+            sms_resume_stalled()
             if time.monotonic() - last_prune >= PRUNE_INTERVAL_SECONDS:
                 last_prune = time.monotonic()
                 import_files_prune(older_than_days=settings.IMPORT_FILE_RETENTION_DAYS)
