@@ -39,6 +39,7 @@ _NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _NS_R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _NS_PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # noqa: DTZ001
+_EXCEL_1904_EPOCH = dt.datetime(1904, 1, 1)  # noqa: DTZ001
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,12 @@ def write_xlsx(
     for number, (_, data, _) in enumerate(sheets, start=1):
         merged = tuple(merged_cells) if data is rows else ()
         parts[f"xl/worksheets/sheet{number}.xml"] = _sheet_xml(
-            data, strings if shared_strings else None, merged=merged, dimension=dimension, prefix=prefix
+            data,
+            strings if shared_strings else None,
+            merged=merged,
+            dimension=dimension,
+            prefix=prefix,
+            epoch=_EXCEL_1904_EPOCH if date1904 else _EXCEL_EPOCH,
         )
     p = f"{prefix}:" if prefix else ""
     xmlns = f'xmlns:{prefix}="{_NS}"' if prefix else f'xmlns="{_NS}"'
@@ -155,7 +161,13 @@ _DATE_STYLE, _DATETIME_STYLE, _TEXT_STYLE = 1, 2, 3
 
 
 def _sheet_xml(
-    rows: Rows, strings: dict[str, int] | None, *, merged: Sequence[str], dimension: str | None, prefix: str
+    rows: Rows,
+    strings: dict[str, int] | None,
+    *,
+    merged: Sequence[str],
+    dimension: str | None,
+    prefix: str,
+    epoch: dt.datetime,
 ) -> str:
     p = f"{prefix}:" if prefix else ""
     xmlns = f'xmlns:{prefix}="{_NS}"' if prefix else f'xmlns="{_NS}"'
@@ -163,7 +175,7 @@ def _sheet_xml(
     width = max((len(row) for row in rows), default=1)
     for number, row in enumerate(rows, start=1):
         cells = "".join(
-            _cell_xml(f"{column_letters(index)}{number}", value, strings, p)
+            _cell_xml(f"{column_letters(index)}{number}", value, strings, p, epoch)
             for index, value in enumerate(row)
             if value is not None
         )
@@ -183,7 +195,7 @@ def _sheet_xml(
     )
 
 
-def _cell_xml(ref: str, value: Any, strings: dict[str, int] | None, p: str) -> str:
+def _cell_xml(ref: str, value: Any, strings: dict[str, int] | None, p: str, epoch: dt.datetime) -> str:
     if isinstance(value, Formula):
         formula = f"<{p}f>{escape(value.formula.lstrip('='))}</{p}f>"
         cached = value.cached
@@ -204,10 +216,10 @@ def _cell_xml(ref: str, value: Any, strings: dict[str, int] | None, p: str) -> s
     if isinstance(value, bool):
         return f'<{p}c r="{ref}" t="b"><{p}v>{int(value)}</{p}v></{p}c>'
     if isinstance(value, dt.datetime):
-        serial = (value - _EXCEL_EPOCH).total_seconds() / 86400
+        serial = (value - epoch).total_seconds() / 86400
         return f'<{p}c r="{ref}" s="{_DATETIME_STYLE}"><{p}v>{serial!r}</{p}v></{p}c>'
     if isinstance(value, dt.date):
-        serial = (value - _EXCEL_EPOCH.date()).days
+        serial = (value - epoch.date()).days
         return f'<{p}c r="{ref}" s="{_DATE_STYLE}"><{p}v>{serial}</{p}v></{p}c>'
     return f'<{p}c r="{ref}"><{p}v>{value!r}</{p}v></{p}c>'
 

@@ -200,6 +200,12 @@ def test_a_missing_sheet_name_is_refused_listing_the_sheets(tmp_path):
     assert error.message == 'The workbook has no sheet named "Clients". Its sheets are: "Customers", "Notes".'
 
 
+def test_a_sheet_name_is_ignored_for_csv_which_has_one_unnamed_sheet(tmp_path):
+    _, rows = read(write_csv(tmp_path / "c.csv", ROWS), sheet_name="Sheet1")
+
+    assert rows == EXPECTED
+
+
 def test_a_header_missing_the_phone_column_is_refused_naming_it(tmp_path):
     path = write_xlsx(tmp_path / "c.xlsx", [HEADER[:4], ("PM1", "Ama", "Mensah", "a@example.com")])
 
@@ -258,6 +264,16 @@ def test_an_xlsx_datetime_keeps_its_time(tmp_path):
     _, rows = read(path)
 
     assert rows[0].cells[1] == moment
+
+
+def test_a_workbook_on_the_1904_date_system_gives_the_same_dates(tmp_path):
+    rows = [HEADER, ("PM1", dt.date(2024, 3, 1), "x", None, "0241234567")]
+    path = write_xlsx(tmp_path / "c.xlsx", rows, date1904=True)
+    assert "<v>43890</v>" in zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode(), "1904-based serial"
+
+    _, rows = read(path)
+
+    assert rows[0].cells[1] == dt.date(2024, 3, 1)
 
 
 def test_escaped_and_control_characters_in_xlsx_strings_are_decoded(tmp_path):

@@ -102,7 +102,7 @@ def open_import_sheet(path: Path, *, sheet_name: str = "") -> Iterator[ImportShe
 
 def _choose_sheet(workbook: WorkbookReader, sheet_name: str) -> tuple[str, HeaderMap]:
     sheets = workbook.sheets()
-    if sheet_name:
+    if sheet_name and workbook.format != SpreadsheetFormat.CSV:  # a CSV file is one sheet without a name
         names = [sheet.name for sheet in sheets]
         match = next((name for name in names if name == sheet_name), None) or next(
             (name for name in names if name.strip().casefold() == sheet_name.strip().casefold()), None
