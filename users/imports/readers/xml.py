@@ -85,7 +85,7 @@ def iter_elements(
                 yield event, element
     except DefusedXmlException as exc:
         raise unsafe_xml(part) from exc
-    except (ParseError, *ZIP_READ_ERRORS) as exc:
+    except (ParseError, LookupError, UnicodeError, *ZIP_READ_ERRORS) as exc:  # LookupError: unknown encoding
         raise damaged_xml(part) from exc
 
 
