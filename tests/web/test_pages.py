@@ -209,3 +209,14 @@ def test_static_files_are_served_by_whitenoise_after_collectstatic(tmp_path: Pat
 
     assert response.status_code == 200
     assert type(response).__module__.startswith("whitenoise"), "whitenoise, not Django, must serve static files"
+
+
+def test_the_template_link_downloads_a_spreadsheet(admin_user: User) -> None:
+    client = signed_in(admin_user)
+    html = client.get("/imports/").content.decode()
+    href = re.search(r'<a href="([^"]+)" download>Download the template</a>', html).group(1)
+
+    response = client.get(href)
+
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content if response.streaming else [response.content])[:2] == b"PK"
