@@ -38,9 +38,10 @@ QUOTE_MAX_LENGTH = 60
 # which PostgreSQL refuses in text (NUL) and nobody means to type, and unpaired surrogates,
 # which can't be encoded for any database. Whitespace controls (tab, newline, \x1c-\x1f ...)
 # are folded to a space instead, by str.split().
-_INVISIBLE = "\u00ad\u061c\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"  # noqa: E501
-_CONTROLS = "".join(chr(c) for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).isspace())
-_DELETE = dict.fromkeys([*map(ord, _INVISIBLE + _CONTROLS), *range(0xD800, 0xE000)])
+_INVISIBLE = [0x00AD, 0x061C, 0x180E, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x2065)]
+_INVISIBLE += [*range(0x2066, 0x206A), 0xFEFF]
+_CONTROLS = [c for c in (*range(0x20), *range(0x7F, 0xA0)) if not chr(c).isspace()]
+_DELETE = dict.fromkeys([*_INVISIBLE, *_CONTROLS, *range(0xD800, 0xE000)])
 
 _MARK_ALLOWED = re.compile(r"[A-Za-z0-9 _-]+")
 _MARK_FORBIDDEN = re.compile(r"[^A-Za-z0-9 _-]")
@@ -400,6 +401,9 @@ for _region in Region:
     _REGIONS_BY_KEY[_REGION_KEY.sub("", str(_region.label).upper())] = _region
 
 
+_REGION_TEXT_MAX_LENGTH = 40
+
+
 @lru_cache(maxsize=1024)  # a file uses a handful of spellings, a million times each
 def _region_for(text: str) -> Region | None:
     key = _REGION_KEY.sub("", text.upper())
@@ -411,7 +415,8 @@ def normalise_region(value: Any, *, default: Region = Region.GREATER_ACCRA) -> R
     text = _cell_text(value, code=RowErrorCode.REGION_UNKNOWN, what="region")
     if not text:
         return default
-    if region := _region_for(text):
+    # No region's name is longer than this; a huge cell must not sit in the cache.
+    if len(text) <= _REGION_TEXT_MAX_LENGTH and (region := _region_for(text)):
         return region
     raise InvalidValue(
         RowErrorCode.REGION_UNKNOWN,
