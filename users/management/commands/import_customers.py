@@ -74,7 +74,7 @@ class Command(BaseCommand):
         seconds = time.monotonic() - started
         refused = job.status == ImportStatus.FAILED
         if options["json"]:
-            self.stdout.write(json.dumps(self._outcome(job, seconds), ensure_ascii=False))
+            self._write_outcome(job, seconds)
         else:
             self._summary(job, seconds)
         if refused:
@@ -88,12 +88,13 @@ class Command(BaseCommand):
         except User.DoesNotExist:
             raise CommandError(f"No user with phone number {phone!r}.") from None
 
-    def _outcome(self, job: ImportJob, seconds: float) -> dict[str, Any]:
-        errors = [
-            {"row": e.row_number, "column": e.column, "value": e.value, "code": e.code, "reason": e.reason}
-            for e in import_row_errors(job=job).iterator(chunk_size=2000)
-        ]
-        return {
+    def _write_outcome(self, job: ImportJob, seconds: float) -> None:
+        """One JSON object on stdout, its `errors` streamed from the database.
+
+        A million-row file can reject tens of thousands of rows; building that
+        list in memory would undo the pipeline's memory bound at the last step.
+        """
+        head = {
             "job_id": str(job.pk),
             "status": job.status,
             "total_rows": job.total_rows,
@@ -101,10 +102,16 @@ class Command(BaseCommand):
             "updated": job.updated_count,
             "skipped": job.skipped_count,
             "failed": job.failed_count,
-            "errors": errors,
             "error": job.error_message or None,
             "seconds": round(seconds, 3),
         }
+        out = self.stdout
+        out.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "errors": [', ending="")
+        rows = import_row_errors(job=job).values_list("row_number", "column", "value", "code", "reason")
+        for index, (row, column, value, code, reason) in enumerate(rows.iterator(chunk_size=2000)):
+            error = {"row": row, "column": column, "value": value, "code": code, "reason": reason}
+            out.write(("," if index else "") + json.dumps(error, ensure_ascii=False), ending="")
+        out.write("]}")
 
     def _summary(self, job: ImportJob, seconds: float) -> None:
         if job.status == ImportStatus.FAILED:
