@@ -364,6 +364,20 @@ def test_16384_columns_are_read_and_the_last_one_can_be_mapped(tmp_path):
     assert (len(rows[0].cells), rows[0].cells[-1]) == (16_384, "0241234567")
 
 
+def test_a_row_of_millions_of_cells_is_refused_not_materialised(tmp_path, settings):
+    settings.IMPORT_MAX_COMPRESSION_RATIO = 1_000_000  # repetitive XML; the bomb check would refuse it first
+    ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    header = "".join(
+        f'<c r="{column_letters(index)}1" t="inlineStr"><is><t>{text}</t></is></c>' for index, text in enumerate(HEADER)
+    )
+    huge = '<c r="A2" t="inlineStr"><is><t>x</t></is></c>' * 200_000
+    rows = f'<row r="1">{header}</row><row r="2">{huge}</row>'
+    sheet = f'<worksheet xmlns="{ns}"><sheetData>{rows}</sheetData></worksheet>'
+    path = write_xlsx(tmp_path / "c.xlsx", [("x",)], part_xml={"xl/worksheets/sheet1.xml": sheet})
+
+    assert refusal(path).code == FileErrorCode.TOO_LARGE
+
+
 def test_rows_are_padded_to_the_last_mapped_column(tmp_path):
     path = write_xlsx(tmp_path / "c.xlsx", [HEADER, ("PM1", "Ama", "Mensah", None, "0241234567", None)])
 

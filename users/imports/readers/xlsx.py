@@ -50,8 +50,11 @@ from users.models.choices import FileErrorCode
 logger = logging.getLogger(__name__)
 
 EXCEL_MAX_COLUMNS = 16_384
-# One row's XML larger than this is not a customer row; holding it would break the memory bound.
-MAX_ROW_BYTES = 64 * 1024 * 1024
+# One row's (or shared string's) XML larger than this is not a customer row. The bound matters twice: the
+# stretch handed to `findall` is at most this plus one 1 MB chunk, and a stretch of the smallest cells
+# (`<c r="A1"/>`, 12 bytes) becomes ~200 bytes of tuples per cell, so 3 MB of XML stays under ~50 MB.
+# A 16,384-column row of shared strings is ~0.5 MB.
+MAX_ROW_BYTES = 2 * 1024 * 1024
 # The smallest XML a row with one value can take (`<row r="1"><c r="A1"><v>1</v></c></row>`),
 # to cap a dimension that claims far more rows than the part could hold.
 MIN_ROW_BYTES = 32
@@ -364,7 +367,7 @@ class _SheetReader:
     def _check_row_size(self, buffer: bytes) -> None:
         if len(buffer) > MAX_ROW_BYTES:
             raise ImportRefused(
-                FileErrorCode.TOO_LARGE, "One row of the sheet is larger than 64 MB; it can't be a customer row."
+                FileErrorCode.TOO_LARGE, "One row of the sheet is larger than 2 MB; it can't be a customer row."
             )
 
     def _rows_from_cells(self, cells: list[tuple[bytes, ...]]) -> Iterator[SourceRow]:
