@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.imports.factories import customer_row
+from tests.web.conftest import browser, page, signed_in_page, web_server  # noqa: F401 - browser fixtures, as tests/web has them
 from users.models import Customer, ImportJob, ImportRowError
 
 
