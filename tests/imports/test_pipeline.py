@@ -166,3 +166,24 @@ def test_update_policy_counts_updates(admin_user: User) -> None:
     job = run(import_job_create_from_payload(user=admin_user, customers=changed, on_duplicate="update"))
     assert (job.created_count, job.updated_count, job.skipped_count) == (0, 3, 0)
     assert set(Customer.objects.values_list("first_name", flat=True)) == {"Renamed"}
+
+
+def test_a_queued_job_whose_task_was_lost_is_queued_again(
+    admin_user: User, django_capture_on_commit_callbacks: Callable[..., object]
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    from users.imports.recovery import requeue_orphaned_imports
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job = import_job_create_from_payload(user=admin_user, customers=customer_rows(3))
+    assert DBTaskResult.objects.count() == 1
+    DBTaskResult.objects.all().delete()  # as if the web worker died before its enqueue
+    long_ago = timezone.now() - timedelta(minutes=5)
+    ImportJob.objects.filter(id=job.id).update(updated_at=long_ago)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert requeue_orphaned_imports(older_than_seconds=60) == [str(job.id)]
+    assert DBTaskResult.objects.count() == 1
+    ImportJob.objects.filter(id=job.id).update(updated_at=long_ago)
+    assert requeue_orphaned_imports(older_than_seconds=60) == [], "a job with a waiting task is left alone"
+    assert run(job).status == ImportStatus.COMPLETE

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django_tasks import TaskResultStatus
 
 from users.logtags import LogTag
 from users.models import ImportJob, ImportStatus
@@ -12,6 +13,7 @@ from users.models import ImportJob, ImportStatus
 logger = logging.getLogger(__name__)
 
 RESUMABLE_STATUSES = (ImportStatus.RUNNING, ImportStatus.VALIDATING)
+PENDING_TASK_STATUSES = (TaskResultStatus.READY, TaskResultStatus.RUNNING)
 
 
 def requeue_stale_imports(*, stale_after_seconds: int) -> list[str]:
@@ -41,6 +43,43 @@ def requeue_stale_imports(*, stale_after_seconds: int) -> list[str]:
                     job_id,
                     status,
                     heartbeat_at.isoformat(),
+                    extra={"job_id": str(job_id)},
+                )
+    return requeued
+
+
+def requeue_orphaned_imports(*, older_than_seconds: int) -> list[str]:
+    """Queue a task again for each QUEUED import that has none waiting or running.
+
+    A job is saved first and its task enqueued when that transaction commits; a
+    web worker killed between the two leaves a job nobody will ever run. A
+    duplicate task is harmless (the worker's claim is optimistic), so the sweep
+    errs on the side of queueing.
+    """
+    from django_tasks_db.models import DBTaskResult
+
+    from users.imports.tasks import enqueue_import_job, run_import_job
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    queued = ImportJob.objects.filter(status=ImportStatus.QUEUED, worker_id="", updated_at__lt=cutoff)
+    requeued: list[str] = []
+    for job_id, updated_at in queued.values_list("id", "updated_at"):
+        has_task = DBTaskResult.objects.filter(
+            task_path=run_import_job.module_path, status__in=PENDING_TASK_STATUSES, args_kwargs__args__0=str(job_id)
+        ).exists()
+        if has_task:
+            continue
+        with transaction.atomic():
+            claimed = ImportJob.objects.filter(id=job_id, status=ImportStatus.QUEUED, updated_at=updated_at).update(
+                updated_at=timezone.now()
+            )
+            if claimed:
+                enqueue_import_job(job_id=job_id)
+                requeued.append(str(job_id))
+                logger.warning(
+                    "%s job=%s was queued but had no task (its web worker died before queueing it); queued it",
+                    LogTag.IMPORT_RESUME,
+                    job_id,
                     extra={"job_id": str(job_id)},
                 )
     return requeued

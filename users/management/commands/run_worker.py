@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django_tasks_db.management.commands import db_worker
 
-from users.imports.recovery import requeue_stale_imports
+from users.imports.recovery import requeue_orphaned_imports, requeue_stale_imports
 from users.imports.retention import import_files_prune
 from users.sms.services import sms_resume_stalled
 
@@ -31,6 +31,7 @@ def _sweep_forever(stop: threading.Event, interval: float) -> None:
     while not stop.wait(interval):
         try:
             requeue_stale_imports(stale_after_seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
+            requeue_orphaned_imports(older_than_seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
             sms_resume_stalled()
             if time.monotonic() - last_prune >= PRUNE_INTERVAL_SECONDS:
                 last_prune = time.monotonic()
