@@ -378,6 +378,12 @@ def test_a_row_of_millions_of_cells_is_refused_not_materialised(tmp_path, settin
     assert refusal(path).code == FileErrorCode.TOO_LARGE
 
 
+def test_a_shared_strings_table_too_big_to_hold_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr("users.imports.readers.xlsx.MAX_SHARED_STRINGS_BYTES", 100)
+
+    assert refusal(write_xlsx(tmp_path / "c.xlsx", ROWS)).code == FileErrorCode.TOO_LARGE
+
+
 def test_rows_are_padded_to_the_last_mapped_column(tmp_path):
     path = write_xlsx(tmp_path / "c.xlsx", [HEADER, ("PM1", "Ama", "Mensah", None, "0241234567", None)])
 

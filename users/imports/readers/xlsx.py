@@ -55,6 +55,10 @@ EXCEL_MAX_COLUMNS = 16_384
 # (`<c r="A1"/>`, 12 bytes) becomes ~200 bytes of tuples per cell, so 3 MB of XML stays under ~50 MB.
 # A 16,384-column row of shared strings is ~0.5 MB.
 MAX_ROW_BYTES = 2 * 1024 * 1024
+# The shared-strings table is held in memory (as compactly as it can be). Excel's own table for a full
+# 1,048,575-row customer sheet with unique marks, emails and phones is ~100 MB of XML; a table of 200 MB
+# still fits the box, a crafted 1 GB one (allowed by the zip limits at ratio 200) would not.
+MAX_SHARED_STRINGS_BYTES = 200 * 1024 * 1024
 # The smallest XML a row with one value can take (`<row r="1"><c r="A1"><v>1</v></c></row>`),
 # to cap a dimension that claims far more rows than the part could hold.
 MIN_ROW_BYTES = 32
@@ -115,6 +119,12 @@ class SharedStrings:
         return self.buffer[offsets[index] : offsets[index + 1]].decode("utf-8", errors="replace")
 
     def load(self, archive: zipfile.ZipFile, part: str) -> None:
+        if archive.getinfo(part).file_size > MAX_SHARED_STRINGS_BYTES:
+            raise ImportRefused(
+                FileErrorCode.TOO_LARGE,
+                "The workbook holds more text than one import can take (its shared-strings table is over 200 MB). "
+                "Split it into several files and upload each.",
+            )
         _, prefix, chunks = xml_chunks(archive, part)
         p = {b"p": prefix}
         item = re.compile(
