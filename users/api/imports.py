@@ -29,7 +29,8 @@ from users.api.schema import PagePagination, error_responses, paginated_response
 from users.imports.report import error_report_csv, error_report_xlsx
 from users.imports.selectors import import_jobs_visible_to, import_row_errors
 from users.imports.services import import_job_cancel, import_job_commit, import_job_create
-from users.models import DuplicatePolicy, ImportJob, ImportRowError, User
+from users.models import DuplicatePolicy, ImportJob, ImportSource, ImportStatus, RowErrorCode, RowOutcome, User
+from users.sms.selectors import SmsCounts, sms_counts_for_import
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +51,9 @@ def _visible_job(*, user: User, job_id: uuid.UUID) -> ImportJob:
     return job
 
 
-def _sms_counts(*, job: ImportJob) -> Any | None:
+def _sms_counts(*, job: ImportJob) -> SmsCounts | None:
     """Welcome-text counts for a job that asked for texts, in one query; None (and no query) otherwise."""
-    if not job.send_sms:
-        return None
-    try:
-        from users.sms.selectors import sms_counts_for_import
-    except ImportError:  # the SMS selectors land separately (#6); until then the counts are simply absent
-        return None
-    return sms_counts_for_import(job_id=job.id)
+    return sms_counts_for_import(job_id=job.id) if job.send_sms else None
 
 
 @extend_schema_serializer(component_name="ImportJobSmsCounts")
@@ -101,83 +96,69 @@ class ImportJobLinksSerializer(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="ImportJob")
-class ImportJobSerializer(serializers.ModelSerializer):
+class ImportJobSerializer(serializers.Serializer):
     """A job's state, counts and progress: what every job endpoint answers."""
 
-    created_by = serializers.IntegerField(source="created_by_id", read_only=True, allow_null=True)
-    progress_percent = serializers.FloatField(read_only=True, help_text="0–100; 100 once COMPLETE.")
-    is_finished = serializers.BooleanField(read_only=True, help_text="COMPLETE, FAILED or CANCELLED.")
-    eta_seconds = serializers.FloatField(read_only=True, allow_null=True, help_text="Null until the rate is known.")
+    # Fields are declared, not introspected (no ModelSerializer): the detail view is polled every second by
+    # every open import page, and a ModelSerializer rebuilds its fields from the model on every request.
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=ImportStatus.choices)
+    source = serializers.ChoiceField(choices=ImportSource.choices)
+    original_filename = serializers.CharField()
+    file_size = serializers.IntegerField(help_text="Bytes.")
+    detected_format = serializers.CharField(help_text="xlsx, xls, csv … once the worker has opened the file.")
+    on_duplicate = serializers.ChoiceField(choices=DuplicatePolicy.choices)
+    sheet_name = serializers.CharField()
+    dry_run = serializers.BooleanField()
+    send_sms = serializers.BooleanField()
+    cancel_requested = serializers.BooleanField()
+    total_rows = serializers.IntegerField(help_text="Data rows in the file (the header is not counted).")
+    valid_rows = serializers.IntegerField()
+    processed_rows = serializers.IntegerField()
+    created_count = serializers.IntegerField()
+    updated_count = serializers.IntegerField()
+    skipped_count = serializers.IntegerField()
+    failed_count = serializers.IntegerField()
+    duplicates_in_file = serializers.IntegerField()
+    existing_matches = serializers.IntegerField()
+    progress_percent = serializers.FloatField(help_text="0–100; 100 once COMPLETE.")
+    rows_per_second = serializers.FloatField()
+    eta_seconds = serializers.FloatField(allow_null=True, help_text="Null until the rate is known.")
+    unknown_columns = serializers.ListField(child=serializers.CharField())
+    error_code = serializers.CharField(help_text="Why the whole job FAILED (a FileErrorCode); empty otherwise.")
+    error_message = serializers.CharField()
+    is_finished = serializers.BooleanField(help_text="COMPLETE, FAILED or CANCELLED.")
+    created_by = serializers.IntegerField(source="created_by_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
     links = serializers.SerializerMethodField()
-
-    class Meta:
-        model = ImportJob
-        fields = (
-            "id",
-            "status",
-            "source",
-            "original_filename",
-            "file_size",
-            "detected_format",
-            "on_duplicate",
-            "sheet_name",
-            "dry_run",
-            "send_sms",
-            "cancel_requested",
-            "total_rows",
-            "valid_rows",
-            "processed_rows",
-            "created_count",
-            "updated_count",
-            "skipped_count",
-            "failed_count",
-            "duplicates_in_file",
-            "existing_matches",
-            "progress_percent",
-            "rows_per_second",
-            "eta_seconds",
-            "unknown_columns",
-            "error_code",
-            "error_message",
-            "is_finished",
-            "created_by",
-            "created_at",
-            "started_at",
-            "finished_at",
-            "links",
-        )
-        read_only_fields = fields
 
     @extend_schema_field(ImportJobLinksSerializer)
     def get_links(self, job: ImportJob) -> dict[str, str]:
-        kwargs = {"job_id": job.id}
+        detail = reverse("import-job-detail", kwargs={"job_id": job.id})
         return {
-            "detail": reverse("import-job-detail", kwargs=kwargs),
-            "commit": reverse("import-job-commit", kwargs=kwargs),
-            "cancel": reverse("import-job-cancel", kwargs=kwargs),
-            "errors": reverse("import-job-errors", kwargs=kwargs),
-            "errors_xlsx": reverse("import-job-errors-xlsx", kwargs=kwargs),
-            "errors_csv": reverse("import-job-errors-csv", kwargs=kwargs),
+            "detail": detail,
+            "commit": f"{detail}commit/",
+            "cancel": f"{detail}cancel/",
+            "errors": f"{detail}errors/",
+            "errors_xlsx": f"{detail}errors.xlsx",
+            "errors_csv": f"{detail}errors.csv",
         }
 
 
 @extend_schema_serializer(component_name="ImportRowError")
-class ImportRowErrorSerializer(serializers.ModelSerializer):
+class ImportRowErrorSerializer(serializers.Serializer):
     """Why one source row was not created (FAILED) or was left alone (SKIPPED)."""
 
-    class Meta:
-        model = ImportRowError
-        fields = (
-            "row_number",
-            "outcome",
-            "column",
-            "value",
-            "code",
-            "reason",
-            "duplicate_of_row",
-            "existing_customer_id",
-        )
-        read_only_fields = fields
+    row_number = serializers.IntegerField(help_text="As Excel numbers it: the header is row 1.")
+    outcome = serializers.ChoiceField(choices=RowOutcome.choices)
+    column = serializers.CharField(help_text="The column at fault, as the sheet's header names it.")
+    value = serializers.CharField()
+    code = serializers.ChoiceField(choices=RowErrorCode.choices)
+    reason = serializers.CharField()
+    duplicate_of_row = serializers.IntegerField(allow_null=True)
+    existing_customer_id = serializers.IntegerField(allow_null=True)
 
 
 class _JobReadApi(APIView):
@@ -257,10 +238,6 @@ class ImportJobDetailApi(_JobReadApi):
         first_errors = serializers.SerializerMethodField()
         sms = serializers.SerializerMethodField()
 
-        class Meta(ImportJobSerializer.Meta):
-            fields = (*ImportJobSerializer.Meta.fields, "first_errors", "sms")
-            read_only_fields = fields
-
         @extend_schema_field(ImportRowErrorSerializer(many=True))
         def get_first_errors(self, job: ImportJob) -> list[dict[str, Any]]:
             return ImportRowErrorSerializer(self.context["first_errors"], many=True).data
@@ -317,9 +294,9 @@ class ImportJobErrorsApi(_JobReadApi):
 
     @extend_schema_serializer(component_name="ImportRowErrorDetail")
     class OutputSerializer(ImportRowErrorSerializer):
-        class Meta(ImportRowErrorSerializer.Meta):
-            fields = (*ImportRowErrorSerializer.Meta.fields, "raw_data")
-            read_only_fields = fields
+        raw_data = serializers.DictField(
+            child=serializers.CharField(allow_blank=True), help_text="The row in the template's layout, as typed."
+        )
 
     @extend_schema(
         operation_id="imports_errors_list",
