@@ -166,6 +166,37 @@ def test_admin_cancels_a_running_import_and_finds_it_again_after_leaving(
     assert stat(page.locator("#step-done"), "created") == job.created_count
 
 
+def test_admin_fixes_the_rejected_rows_and_uploads_the_file_again(
+    signed_in_page: "Page", import_worker: LiveWorker, tmp_path: Path
+) -> None:
+    page = signed_in_page
+    existing_customer_for_row_25()
+    page.get_by_label("Spreadsheet", exact=True).set_input_files(sheet_with_problems(tmp_path))
+    page.get_by_role("button", name="Validate").click()
+    page.get_by_role("button", name="Import 35 customers").wait_for()
+
+    page.get_by_role("button", name="Choose another file").click()
+    fixed = write_xlsx(tmp_path / "march-customers-fixed.xlsx", [customer(n) for n in range(1, 41) if n != 24])
+    page.get_by_label("Spreadsheet", exact=True).set_input_files(fixed)
+    page.get_by_role("button", name="Validate").click()
+
+    page.get_by_text("Every row is valid: 39 customers are ready to import.").wait_for()
+    assert page.locator("#preview-errors").is_hidden()
+
+
+def test_a_stalled_worker_is_explained_rather_than_spinning_forever(signed_in_page: "Page", tmp_path: Path) -> None:
+    page = signed_in_page  # and no worker running
+    page.clock.install()
+    page.reload()
+    page.get_by_label("Spreadsheet", exact=True).set_input_files(many_customers(tmp_path / "list.xlsx", 3))
+    page.get_by_role("button", name="Validate").click()
+    page.get_by_text("Waiting for the worker to pick up the file").wait_for()
+
+    page.clock.fast_forward(25_000)
+
+    page.get_by_text("Still waiting for the background worker").wait_for()
+
+
 def test_welcome_texts_are_counted_on_the_summary_when_asked_for(
     signed_in_page: "Page", import_worker: LiveWorker, settings: object, tmp_path: Path, shot: Shot
 ) -> None:

@@ -19,6 +19,7 @@
     pollToken: 0,
     committed: false,
     cancelling: false,
+    queuedSince: null,
   };
 
   // ---- small helpers -------------------------------------------------------------------------
@@ -228,7 +229,7 @@
     setText(
       section,
       "validating-status",
-      job.status === "QUEUED" ? "Waiting for the worker to pick up the file…" : "Checked " + plural(c.processed, "row", "rows") + " so far…"
+      job.status === "QUEUED" ? waitingText("file") : "Checked " + plural(c.processed, "row", "rows") + " so far…"
     );
     show("validating");
   }
@@ -309,6 +310,9 @@
     var running = job.status === "RUNNING";
     setText(section, "rate", running && num(job.rows_per_second) > 0 ? formatNumber(job.rows_per_second) : "—");
     setText(section, "eta", running && job.eta_seconds !== null && job.eta_seconds !== undefined ? "about " + formatDuration(job.eta_seconds) : job.status === "QUEUED" ? "Starting…" : "—");
+    var waiting = $("[data-field='waiting']", section);
+    waiting.hidden = job.status !== "QUEUED";
+    waiting.textContent = job.status === "QUEUED" ? waitingText("import") : "";
     // Announce every tenth for screen readers rather than every poll.
     setText(section, "progress-announce", Math.floor(percent / 10) * 10 + "% imported");
     var cancel = $("#cancel-button");
@@ -382,8 +386,20 @@
     return !job.dry_run || state.committed || job.status === "RUNNING" || num(job.total_rows) > 0;
   }
 
+  // A queued job normally starts within a second or two; if it doesn't, say why it might not.
+  var SLOW_START_MS = 20000;
+
+  function waitingText(what) {
+    var waited = state.queuedSince ? Date.now() - state.queuedSince : 0;
+    if (waited < SLOW_START_MS) return "Waiting for the worker to pick up the " + what + "…";
+    return "Still waiting for the background worker. It may be busy with another import, or stopped: " +
+      "the " + what + " is safe and will be picked up when it runs. If this lasts, tell your administrator.";
+  }
+
   function render(job) {
     state.job = job;
+    if (job.status !== "QUEUED") state.queuedSince = null;
+    else if (!state.queuedSince) state.queuedSince = Date.now();
     var status = job.status;
     if (status === "VALIDATED") return renderPreview(job);
     if (status === "VALIDATING" || (status === "QUEUED" && !isWriting(job))) return renderValidating(job);
