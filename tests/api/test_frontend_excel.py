@@ -321,15 +321,34 @@ def test_the_upload_dialogs_unique_candidates_can_be_posted_back_as_they_are(adm
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("body", "fragment"),
-    [({"customers": []}, "empty"), ({}, "required"), ({"customers": "PM 1"}, "list"), ({"customers": [1]}, "dict")],
-    ids=["empty", "missing", "not-a-list", "not-objects"],
+    [
+        ({"customers": []}, "empty"),
+        ({}, "required"),
+        ({"customers": "PM 1"}, "list"),
+        ({"customers": [1]}, "not an object"),
+        ({"customers": [{"shipping_mark": {"nested": 1}}]}, "shipping_mark must be text"),
+        ({"customers": [{"first_name": "Ko\x00fi"}]}, "NUL"),
+        ({"customers": [{"source_row_number": 0}]}, "source_row_number"),
+        ({"customers": [{"source_row_number": "2"}]}, "source_row_number"),
+    ],
+    ids=["empty", "missing", "not-a-list", "not-objects", "nested", "nul", "row-zero", "row-text"],
 )
 def test_a_malformed_bulk_create_body_is_a_json_400(admin_client: APIClient, body: dict, fragment: str) -> None:
     response = admin_client.post(BULK_CREATE, body, format="json")
 
     assert response.status_code == 400
-    assert response.json()["message"].startswith("customers")
+    message = response.json()["message"]
+    assert message.startswith("customers") and fragment in message, message
     assert not ImportJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_keys_the_importer_does_not_read_are_ignored_whatever_they_hold(admin_client: APIClient) -> None:
+    customer = {**customer_row(1), "accessible_warehouses": [{"id": 1}], "notes": None}
+
+    response = admin_client.post(BULK_CREATE, {"customers": [customer]}, format="json")
+
+    assert response.status_code == 201, response.content
 
 
 @pytest.mark.django_db

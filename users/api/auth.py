@@ -68,6 +68,8 @@ class UserOutputSerializer(serializers.ModelSerializer):
     """The signed-in staff member as the frontend's auth store keeps it."""
 
     full_name = serializers.CharField(source="get_full_name", read_only=True)
+    # Plain text, not an `email`-format string: staff may have none, and then it is "".
+    email = serializers.CharField(read_only=True)
     is_admin_user = serializers.BooleanField(read_only=True)
 
     class Meta:

@@ -16,8 +16,16 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import (
+    Direction,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -183,36 +191,61 @@ def preview_body(preview: ImportPreview) -> dict[str, Any]:
     }
 
 
+# What a posted customer's values may be: what a spreadsheet cell holds (text, a number, TRUE/FALSE or nothing).
+CELL_VALUE_SCHEMA = {
+    "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+    "nullable": True,
+    "description": "Text, a number or empty; checked and normalised as a spreadsheet cell would be.",
+}
+CELL_KEYS = (
+    "shipping_mark",
+    "shipping_mark_normalized",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "phone_normalized",
+    "region",
+)
+
+
+@extend_schema_field(CELL_VALUE_SCHEMA)
+class CellValueField(serializers.Field):
+    """Documentation only: the schema of one posted value (CustomerListField checks them)."""
+
+
 @extend_schema_serializer(component_name="BulkCreateCustomer")
 class BulkCreateCustomerSerializer(serializers.Serializer):
-    """One posted customer, as the upload's `unique_candidates` has it (documentation: see CustomerListField)."""
+    """One posted customer, as the upload's `unique_candidates` has it; other keys are ignored."""
 
-    shipping_mark = serializers.CharField(required=False)
-    first_name = serializers.CharField(required=False)
-    last_name = serializers.CharField(required=False)
-    email = serializers.CharField(required=False, allow_blank=True)
-    phone = serializers.CharField(required=False)
-    region = serializers.CharField(required=False, allow_blank=True)
+    shipping_mark = CellValueField(required=False)
+    shipping_mark_normalized = CellValueField(required=False, help_text="Used when shipping_mark is empty.")
+    first_name = CellValueField(required=False)
+    last_name = CellValueField(required=False)
+    email = CellValueField(required=False)
+    phone = CellValueField(required=False)
+    phone_normalized = CellValueField(required=False, help_text="Used when phone is empty.")
+    region = CellValueField(required=False)
     source_row_number = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=ROW_MAX)
 
 
-@extend_schema_field(BulkCreateCustomerSerializer(many=True))
 class CustomerListField(serializers.Field):
-    """The posted customers: a non-empty list of flat objects, refused whole past the per-request limit.
+    """The posted customers: a non-empty list of objects, refused whole past the per-request limit.
 
     Checked by hand rather than with a nested serializer per item, which would
     cost seconds for 10,000 rows; the engine validates each value as it would a
-    spreadsheet cell, so here only the shape is checked: objects of scalars
-    without NUL characters (PostgreSQL refuses them in text), and row numbers
-    the job's records can hold. The limit is checked before any item is looked at.
+    spreadsheet cell, so here only the shape is checked: the customer fields are
+    scalars without NUL characters (PostgreSQL refuses them in text), and row
+    numbers fit the job's records. Other keys are ignored, as the old API did.
+    The limit is checked before any item is looked at.
     """
 
     default_error_messages = {  # noqa: RUF012 - DRF's own convention
         "not_a_list": "Expected a list of customers, got {kind}.",
         "empty": "The list is empty: send at least one customer.",
         "not_an_object": "Item {index} is not an object.",
-        "nested": "Item {index}: {key!r} must be text, a number or null.",
-        "nul": "Item {index}: {key!r} contains a NUL character.",
+        "nested": "Item {index}: {name} must be text, a number or null.",
+        "nul": "Item {index}: {name} contains a NUL character.",
         "row_number": "Item {index}: source_row_number must be a whole number from 1 to {max:,}.",
     }
 
@@ -235,12 +268,15 @@ class CustomerListField(serializers.Field):
     def _check_item(self, index: int, item: Any) -> None:
         if not isinstance(item, dict):
             self.fail("not_an_object", index=index)
-        for key, value in item.items():
+        for key in CELL_KEYS:
+            value = item.get(key)
             if value is not None and not isinstance(value, str | int | float | bool):
-                self.fail("nested", index=index, key=key)
-            if "\x00" in key or (isinstance(value, str) and "\x00" in value):
-                self.fail("nul", index=index, key=key.replace("\x00", ""))
+                self.fail("nested", index=index, name=key)
+            if isinstance(value, str) and "\x00" in value:
+                self.fail("nul", index=index, name=key)
         row_number = item.get("source_row_number")
+        if isinstance(row_number, float) and row_number.is_integer():
+            row_number = item["source_row_number"] = int(row_number)  # JSON has one number type: 2.0 is row 2
         if row_number is not None and (
             isinstance(row_number, bool) or not isinstance(row_number, int) or not 1 <= row_number <= ROW_MAX
         ):
@@ -248,6 +284,21 @@ class CustomerListField(serializers.Field):
 
     def to_representation(self, value: Any) -> Any:
         return value
+
+
+class CustomerListFieldSchema(OpenApiSerializerFieldExtension):
+    """How the schema shows CustomerListField: an array of BulkCreateCustomer, 1 to the per-request limit."""
+
+    target_class = CustomerListField
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: Direction) -> dict[str, Any]:
+        component = auto_schema.resolve_serializer(BulkCreateCustomerSerializer, direction)
+        return {
+            "type": "array",
+            "items": component.ref,
+            "minItems": 1,
+            "maxItems": settings.IMPORT_MAX_CUSTOMERS_PER_REQUEST,
+        }
 
 
 @extend_schema_serializer(component_name="BulkCreateInput")

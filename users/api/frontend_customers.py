@@ -60,6 +60,7 @@ class AdminUsersListApi(APIView):
     class FilterSerializer(serializers.Serializer):
         user_role = serializers.CharField(
             required=False,
+            allow_blank=True,
             default=CUSTOMER_ROLE,
             help_text="Only CUSTOMER lists anything: staff accounts are managed in Django's admin.",
         )
@@ -76,6 +77,7 @@ class AdminUsersListApi(APIView):
         )
         ordering = serializers.CharField(
             required=False,
+            allow_blank=True,
             default="-date_joined",
             help_text="date_joined, shipping_mark, first_name, last_name, email, phone or region; '-' for descending.",
         )
@@ -140,7 +142,7 @@ class AdminUsersListApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         options = filters.validated_data
-        if options["user_role"].upper() != CUSTOMER_ROLE or options["is_active"] is False:
+        if (options["user_role"] or CUSTOMER_ROLE).upper() != CUSTOMER_ROLE or options["is_active"] is False:
             customers = Customer.objects.none()
         else:
             customers = customer_list(search=options["search"], ordering=_model_ordering(options["ordering"]))
