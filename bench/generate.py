@@ -125,6 +125,15 @@ footer="0.3"/></worksheet>"""
 _COLUMN_LETTERS = "ABCDEF"
 
 
+_EMAIL_LOCAL: dict[tuple[str, str], str] = {}
+
+
+def _email_local(first: str, last: str) -> str:
+    local = f"{first}.{last}".lower().replace(" ", "").translate(_ASCII_EMAIL)
+    _EMAIL_LOCAL[(first, last)] = local
+    return local
+
+
 def customer_rows(rows: int, *, seed: int = 0, error_rate: float = 0.0) -> Iterator[tuple[str | int, ...]]:
     """`rows` customers as spreadsheet cells, deterministic for a seed, unique marks/phones/emails.
 
@@ -135,7 +144,12 @@ def customer_rows(rows: int, *, seed: int = 0, error_rate: float = 0.0) -> Itera
     region, a mark repeated from the row before, a missing first name).
     """
     rng = random.Random(seed)
-    choice, random_ = rng.choice, rng.random
+    random_ = rng.random
+
+    def choice(pool: tuple[str, ...]) -> str:
+        # random.choice is three Python calls deep; this is one, and the generator's budget is per row.
+        return pool[int(random_() * len(pool))]
+
     prefixes = MOBILE_PREFIXES
     n_prefixes = len(prefixes)
     offset = rng.randrange(_SUBSCRIBERS)
@@ -157,7 +171,7 @@ def customer_rows(rows: int, *, seed: int = 0, error_rate: float = 0.0) -> Itera
             phone = f"0{prefix} {digits[:3]} {digits[3:]}"
         else:
             phone = f"+233 {prefix} {subscriber:07d}"
-        local = f"{first}.{last}".lower().replace(" ", "").translate(_ASCII_EMAIL)
+        local = _EMAIL_LOCAL.get((first, last)) or _email_local(first, last)
         email = "" if style > 0.93 else f"{local}{i + 1}@{choice(DOMAINS)}"
         region = choice(REGIONS)
         if error_rate and random_() < error_rate:
@@ -200,7 +214,8 @@ class _SharedStringsWriter:
         self.unique += 1
         if repeated:
             self.repeated[text] = index
-        self.pending.append(f"<si><t>{escape(text)}</t></si>")
+        # Only names can hold markup characters (none do today); marks, emails and phones never do.
+        self.pending.append(f"<si><t>{escape(text) if repeated else text}</t></si>")
         return index
 
     def take_pending(self) -> bytes:
