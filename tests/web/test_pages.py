@@ -220,3 +220,27 @@ def test_the_template_link_downloads_a_spreadsheet(admin_user: User) -> None:
 
     assert response.status_code == 200
     assert b"".join(response.streaming_content if response.streaming else [response.content])[:2] == b"PK"
+
+
+def test_a_missing_page_is_a_sentence_not_a_stack_trace(admin_user: User) -> None:
+    response = signed_in(admin_user).get("/imports/00000000-0000-0000-0000-000000000000/")
+
+    assert response.status_code == 404
+    assert "This page doesn't exist" in response.content.decode()
+
+
+def test_a_server_error_page_renders_without_a_request() -> None:
+    from django.template import loader
+
+    html = loader.get_template("500.html").render({})
+
+    assert "Something went wrong on the server" in html and "Traceback" not in html
+
+
+def test_an_expired_form_asks_to_reload_instead_of_a_csrf_error(admin_user: User) -> None:
+    client = Client(enforce_csrf_checks=True)
+
+    response = client.post("/accounts/login/", {"username": "0241000001", "password": PASSWORD})
+
+    assert response.status_code == 403
+    assert "Reload the page and try again" in response.content.decode()
