@@ -4,9 +4,10 @@ That is acceptable here and only here: an .xls sheet stops at 65,536 rows
 (BIFF8), and an .ods is refused before calamine sees it when its content.xml
 would inflate past `MAX_ODS_CONTENT_BYTES`: measured, a 100,000-row .ods (57 MB of
 content.xml) peaks at 139 MB with Django and 300,000 rows (172 MB) at 316 MB, so
-100 MB (about 175,000 rows) keeps the process near 220 MB. Big sheets arrive as .xlsx, which has its
-own streaming reader. Calamine only ever gets files that passed the checks in
-formats.py and a trial parse in a memory-capped child process (see `_trial_parse`).
+100 MB (about 175,000 rows; 170,000 measured at 201 MB) keeps the process near
+200 MB. Big sheets arrive as .xlsx, which has its own streaming reader.
+Calamine only ever gets files that passed the checks in formats.py and a trial
+parse in a memory-capped child process (see `_trial_parse`).
 """
 
 import datetime as dt
