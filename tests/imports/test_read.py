@@ -230,6 +230,14 @@ def test_a_workbook_whose_sheets_are_all_empty_is_empty(tmp_path):
     assert refusal(write_xlsx(tmp_path / "c.xlsx", [])).code == FileErrorCode.EMPTY
 
 
+def test_an_empty_named_sheet_is_empty_and_named(tmp_path):
+    path = write_xlsx(tmp_path / "c.xlsx", ROWS, extra_sheets={"Blank": []})
+
+    error = refusal(path, sheet_name="Blank")
+
+    assert (error.code, error.message) == (FileErrorCode.EMPTY, 'The sheet "Blank" is empty.')
+
+
 def test_formulas_give_their_cached_values_and_are_never_evaluated(tmp_path):
     path = write_xlsx(
         tmp_path / "c.xlsx",

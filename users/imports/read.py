@@ -132,6 +132,8 @@ def _choose_sheet(workbook: WorkbookReader, sheet_name: str) -> tuple[str, Heade
         name, header = incomplete
         require_columns(header, sheet_name=name if len(sheets) > 1 else "")
     if first_with_rows is None:
+        if sheet_name and len(sheets) > 1:
+            raise ImportRefused(FileErrorCode.EMPTY, f'The sheet "{candidates[0]}" is empty.')
         raise ImportRefused(FileErrorCode.EMPTY, "The file has no rows: every sheet is empty.")
     headerless = template_header(islice(workbook.iter_rows(first_with_rows), HEADER_SEARCH_ROWS))
     if headerless is not None:
