@@ -57,6 +57,8 @@ def test_customers_list_is_newest_first(admin_client: APIClient, customers: list
         ("akosua", {"PM0001"}),
         ("BOATENG", {"PM0002"}),
         ("pmx samp", {"PMX SAMPLE"}),
+        ("akosua mensah", {"PM0001"}),  # every word must match, each anywhere
+        ("akosua boateng", set()),
         ("primepre.example", {"PM0002"}),
         ("020 123 4567", {"PMX SAMPLE"}),  # a phone as people type it matches the stored +233 form
         ("0201234567", {"PMX SAMPLE"}),
@@ -70,6 +72,17 @@ def test_customers_search_matches_mark_name_email_and_phone_in_any_form(
     response = admin_client.get(URL, {"search": search})
     assert response.status_code == 200, response.content
     assert marks(response) == expected, f"search {search!r}"
+
+
+def test_customers_order_by_a_field_either_way(admin_client: APIClient, customers: list) -> None:
+    ascending = admin_client.get(URL, {"ordering": "last_name"}).json()["results"]
+    descending = admin_client.get(URL, {"ordering": "-last_name"}).json()["results"]
+    assert [c["last_name"] for c in ascending] == ["Boateng", "Mensah", "Owusu"]
+    assert [c["last_name"] for c in descending] == ["Owusu", "Mensah", "Boateng"]
+
+
+def test_customers_unknown_ordering_is_a_json_400(admin_client: APIClient, customers: list) -> None:
+    assert admin_client.get(URL, {"ordering": "password"}).status_code == 400
 
 
 def test_customers_filter_by_region(admin_client: APIClient, customers: list) -> None:

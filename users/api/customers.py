@@ -1,7 +1,5 @@
 """GET /api/customers/: search and page through customers, e.g. to check what an import created (#4 item 8)."""
 
-from django.conf import settings
-from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
@@ -11,8 +9,10 @@ from rest_framework.views import APIView
 
 from users.api.permissions import IsStaffUser
 from users.api.schema import PagePagination, error_responses, paginated_response
-from users.customers.normalise import InvalidValue, normalise_phone
+from users.customers.selectors import CUSTOMER_ORDER_FIELDS, DEFAULT_ORDERING, customer_list
 from users.models import Customer, Region
+
+ORDERINGS = sorted({*CUSTOMER_ORDER_FIELDS, *(f"-{field}" for field in CUSTOMER_ORDER_FIELDS)})
 
 SEARCH_MAX_LENGTH = 100
 
@@ -26,35 +26,12 @@ class CanViewCustomers(BasePermission):
         return request.user.has_perm("users.view_customer")
 
 
-def customer_search(*, search: str = "", region: str = "") -> QuerySet[Customer]:
-    """Customers matching a free-text search, newest first.
-
-    A search that is a phone number in any form the importer accepts (`024 123 4567`,
-    `+233241234567`) matches the stored E.164 exactly, through its unique index;
-    anything else matches a part of the mark, name, email or phone.
-    """
-    customers = Customer.objects.all()
-    if region:
-        customers = customers.filter(region=region)
-    term = search.strip()
-    if term:
-        matches = (
-            Q(shipping_mark__icontains=term)
-            | Q(first_name__icontains=term)
-            | Q(last_name__icontains=term)
-            | Q(email__icontains=term)
-            | Q(phone__contains=term.replace(" ", ""))
-        )
-        try:
-            matches |= Q(phone=normalise_phone(term, default_region=settings.IMPORT_DEFAULT_PHONE_REGION))
-        except InvalidValue:
-            pass  # not a phone number: the text matches above are the whole search
-        customers = customers.filter(matches)
-    return customers.order_by("-created_at", "-id")
-
-
 class CustomerListApi(APIView):
-    """Search customers by mark, name, email or phone; filter by region; page through the result."""
+    """Search customers by mark, name, email or phone; filter by region; page through the result.
+
+    Every word of `search` must match part of the mark, a name, the email or the phone; a whole
+    phone number in any common form (`024 123 4567`, `+233241234567`) matches the stored one.
+    """
 
     permission_classes = [IsStaffUser, CanViewCustomers]
     pagination_class = PagePagination
@@ -72,6 +49,12 @@ class CustomerListApi(APIView):
             required=False,
             allow_blank=True,  # `?region=` (a form's "any region") means no filter
             help_text="Only customers in this region.",
+        )
+        ordering = serializers.ChoiceField(
+            choices=ORDERINGS,
+            required=False,
+            allow_blank=True,  # `?ordering=` means the default, as a form's empty select sends it
+            help_text=f"A field, `-` first for descending; default `{DEFAULT_ORDERING}`.",
         )
 
     @extend_schema_serializer(component_name="Customer")
@@ -108,7 +91,7 @@ class CustomerListApi(APIView):
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        customers = customer_search(**filters.validated_data)
+        customers = customer_list(**filters.validated_data)
         return paginated_response(
             queryset=customers, serializer_class=self.OutputSerializer, request=request, view=self
         )
