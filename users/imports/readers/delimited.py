@@ -3,7 +3,9 @@
 The encoding is decided once per file: a BOM wins (UTF-8 or UTF-16); otherwise
 the whole file is checked as UTF-8 a megabyte at a time (cheap, and never held
 in memory), and a file that isn't UTF-8 is read as Windows-1252, which is what
-Excel's plain "CSV (Comma delimited)" writes on a Western Windows. The
+Excel's plain "CSV (Comma delimited)" writes on a Western Windows, byte by byte:
+what is valid UTF-8 stays UTF-8, so rows pasted together from a UTF-8 export and
+a Windows-1252 one both keep their accents (#8 item 1). The
 delimiter is sniffed from the first 64 KB: comma, semicolon (Excel in locales
 with a decimal comma), tab or pipe, whichever splits the lines most
 consistently; Excel's `sep=;` first line is honoured.
@@ -31,6 +33,18 @@ DELIMITERS = (",", ";", "\t", "|")
 # default 131,072 would do, but an explicit, generous bound states the intent and still stops a runaway
 # field (an unclosed quote) from swallowing the whole file into memory.
 FIELD_SIZE_LIMIT = 1024 * 1024
+WINDOWS_1252 = "cp1252"
+UTF8_ELSE_1252 = "primepre-utf8-else-cp1252"
+
+
+def _utf8_else_cp1252(error: UnicodeError) -> tuple[str, int]:
+    """The codec error handler behind UTF8_ELSE_1252: a byte that isn't UTF-8 is read as Windows-1252."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return error.object[error.start : error.end].decode(WINDOWS_1252, errors="replace"), error.end
+
+
+codecs.register_error(UTF8_ELSE_1252, _utf8_else_cp1252)
 
 
 class CsvWorkbook:
@@ -41,7 +55,13 @@ class CsvWorkbook:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.encoding = detect_encoding(path)
-        with path.open("r", encoding=self.encoding, newline="", errors="replace") as handle:
+        # Not all UTF-8: Windows-1252, except where a line is UTF-8 after all (a file pasted from two exports).
+        self._decoding = (
+            {"encoding": "utf-8", "errors": UTF8_ELSE_1252}
+            if self.encoding == WINDOWS_1252
+            else {"encoding": self.encoding, "errors": "replace"}
+        )
+        with path.open("r", newline="", **self._decoding) as handle:
             sample = handle.read(SAMPLE_BYTES)
         self.skip_first_line = False
         first_line = sample.split("\n", 1)[0].strip().lower()
@@ -65,7 +85,7 @@ class CsvWorkbook:
         return round(self.path.stat().st_size / self._bytes_per_line)
 
     def iter_rows(self, sheet: str, *, width: int | None = None) -> Iterator[SourceRow]:
-        with self.path.open("r", encoding=self.encoding, newline="", errors="replace") as handle:
+        with self.path.open("r", newline="", **self._decoding) as handle:
             if self.skip_first_line:
                 handle.readline()
             reader = csv.reader(handle, delimiter=self.delimiter)
@@ -105,7 +125,7 @@ def detect_encoding(path: Path) -> str:
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            return "cp1252"
+            return WINDOWS_1252
     return "utf-8"
 
 
