@@ -24,7 +24,8 @@ MEMORY_KEYS = 300_000
 # Keys per `IN (...)` lookup; SQLite allows 32,766 parameters, fewer keeps each statement cheap to prepare.
 LOOKUP_CHUNK = 500
 # SQLite's page cache for the key table, in KiB; the rest of the table stays on disk.
-CACHE_KIB = 16 * 1024
+# 3M keys take ~110 MB; 32 MB of cache was 15% faster than 16 MB (measured, docs/architecture.md).
+CACHE_KIB = 32 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +151,8 @@ class DuplicateIndex:
             if len(self._memory) > self._memory_keys:
                 self._spill()
         elif self._db is not None:
-            with self._db:  # one transaction per batch, in key order: neighbours share B-tree pages
-                self._db.executemany("INSERT INTO seen (key, row) VALUES (?, ?)", sorted(rows.items()))
+            # In key order, so neighbours share B-tree pages; no commit (see _spill).
+            self._db.executemany("INSERT INTO seen (key, row) VALUES (?, ?)", sorted(rows.items()))
         else:
             raise RuntimeError("DuplicateIndex is closed")
 
@@ -161,17 +162,20 @@ class DuplicateIndex:
         The empty file name asks SQLite for a temporary database that it deletes
         itself (the file is unlinked as soon as it is opened), so nothing is left
         behind even when the worker is killed mid-import. Durability is pointless
-        for a scratch index, hence no journal and no fsync.
+        for a scratch index, hence no journal, no fsync, and one transaction that
+        is never committed: a commit per batch wrote every dirty page out again
+        (15% slower, measured), while an open transaction only spills pages when
+        the cache is full, and closing the connection throws it all away.
         """
-        db = sqlite3.connect("")
-        db.execute("PRAGMA page_size = 16384")  # fewer, fuller pages: ~10% faster inserts than 4 KiB
+        db = sqlite3.connect("", isolation_level=None)
         db.execute("PRAGMA journal_mode = OFF")
         db.execute("PRAGMA synchronous = OFF")
         db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
+        db.execute("BEGIN")
         memory = self._memory or {}
-        with db:  # sorted keys, not sorted items: no second copy of the pairs at the peak
-            db.executemany("INSERT INTO seen (key, row) VALUES (?, ?)", ((key, memory[key]) for key in sorted(memory)))
+        # Sorted keys, not sorted items: no second copy of the pairs at the peak.
+        db.executemany("INSERT INTO seen (key, row) VALUES (?, ?)", ((key, memory[key]) for key in sorted(memory)))
         logger.info("Duplicate index moved to disk after %d keys", len(memory), extra={"keys": len(memory)})
         self._db = db
         self._memory = None
