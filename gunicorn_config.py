@@ -8,6 +8,7 @@ because the master never loads Django's logging: importing this file prints
 nothing, and every line it causes goes through that logger.
 """
 
+import io
 import logging
 import os
 import sys
@@ -23,6 +24,9 @@ if PROJECT_DIR not in sys.path:
 from users.logtags import LogTag  # noqa: E402 - needs PROJECT_DIR on sys.path
 
 logger = logging.getLogger("gunicorn.error")
+
+# An API view an anonymous request reaches without a query (401), for _warm_up.
+WARM_UP_PATH = "/api/imports/"
 
 
 def _env_int(name: str, default: int) -> int:
@@ -50,6 +54,13 @@ max_requests = _env_int("GUNICORN_MAX_REQUESTS", 150)
 max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 50)
 # Recycle a worker after the request that pushed it past this RSS (see post_request); 0 = never.
 worker_max_rss_mb = _env_int("GUNICORN_WORKER_MAX_RSS_MB", 200)
+# Django and every view are loaded once, in the master (see when_ready), so a recycled
+# worker is a fork away from serving. Without it each recycle is a Django start-up
+# (~1 s, several on a busy box) with every request waiting: with 20 clients polling
+# once a second and max_requests 150, one every ~8 s (docs/performance.md#load-test).
+# The forked worker shares those pages: RSS counts them in both processes, the
+# container's memory (and PSS) once.
+preload_app = _env_int("GUNICORN_PRELOAD", 1) != 0
 # The control socket (gunicorn >= 25.1) starts an asyncio thread in the master and
 # one shared path under $HOME, which several local gunicorns would fight over.
 control_socket_disable = True
@@ -100,8 +111,10 @@ def rss_mb(pid: int | None = None) -> float:
 
 
 def when_ready(server: Any) -> None:
-    """The ready banner: what gunicorn actually runs with, after env overrides."""
+    """Warm the preloaded app, then the ready banner: what gunicorn actually runs with, after env overrides."""
     cfg = server.cfg
+    if cfg.preload_app and _django_is_set_up():
+        _warm_up(server.app.wsgi())
     settings = {
         "bind": ",".join(cfg.bind),
         "workers": server.num_workers,
@@ -113,6 +126,7 @@ def when_ready(server: Any) -> None:
         "keepalive": cfg.keepalive,
         "backlog": cfg.backlog,
         "worker_max_rss_mb": worker_max_rss_mb,
+        "preload": cfg.preload_app,
     }
     logger.info(
         "%s master pid=%s rss_mb=%.1f %s",
@@ -124,12 +138,63 @@ def when_ready(server: Any) -> None:
     )
 
 
+def _django_is_set_up() -> bool:
+    """True when the preloaded app is Django's (primepre.wsgi ran django.setup()), not some other WSGI app."""
+    if "django.apps" not in sys.modules:
+        return False
+    from django.apps import apps
+
+    return apps.ready
+
+
+def _warm_up(application: Any) -> None:
+    """Load every view and DRF's request machinery in the master, touching no database.
+
+    Resolving the URLconf imports the views; one anonymous request to an API view
+    (answered 401 before any query) loads what DRF imports lazily on first use. A
+    database connection opened here would be shared by every forked worker, so
+    none is, and close_all() makes sure of it.
+    """
+    from django.db import connections
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - the attribute access imports the URLconf
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": WARM_UP_PATH,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    # Django logs every 401 as a warning; this one is ours, not a client's.
+    request_log = logging.getLogger("django.request")
+    level = request_log.level
+    request_log.setLevel(logging.ERROR)
+    try:
+        b"".join(application(environ, lambda status, headers, exc_info=None: None))
+    finally:
+        request_log.setLevel(level)
+        connections.close_all()
+
+
 def post_fork(server: Any, worker: Any) -> None:
     logger.info("%s pid=%s age=%s", LogTag.WORKER_SPAWN, worker.pid, worker.age, extra={"pid": worker.pid})
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Runs in the worker as it leaves: recycling, a deploy, or after an abort."""
+    """Runs in the worker as it leaves (recycling, a deploy, an abort), then ends it at once.
+
+    gunicorn also calls this in the master for a worker that is already gone;
+    only a worker ends itself.
+    """
     rss = rss_mb()
     logger.info(
         "%s pid=%s requests=%s rss_mb=%.1f",
@@ -139,6 +204,29 @@ def worker_exit(server: Any, worker: Any) -> None:
         rss,
         extra={"pid": worker.pid, "requests": worker.nr, "rss_mb": round(rss, 1)},
     )
+    if os.getpid() == worker.pid:
+        _exit_without_teardown()
+
+
+def _exit_without_teardown() -> None:
+    """End the worker now, skipping the interpreter's teardown of every module and object.
+
+    That teardown took 2-3 s on a busy 2-core box, and the master forks the
+    replacement only once the old worker is gone, so every recycle stalled all
+    requests that long (docs/performance.md#load-test). Nothing is lost: gunicorn
+    has closed the worker's files, the database connections are closed here, and
+    the log handlers are flushed. The exit code is kept (1 after an abort).
+    """
+    exc = sys.exc_info()[1]
+    code = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 0
+    if "django.db" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 def worker_abort(worker: Any) -> None:

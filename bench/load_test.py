@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -342,8 +343,8 @@ def markdown(summary: dict, command: str) -> str:
         f"- Success: **{summary['success_percent']} %** (target ≥ {TARGET_SUCCESS} %); status p95 "
         f"**{summary['kinds'].get('status', {}).get('p95_ms')} ms** (target ≤ {TARGET_STATUS_P95_MS:.0f} ms); "
         f"worker timeouts: **{summary['worker_timeouts']}**; OOM kills: {summary['oom_kills']}.",
-        f"- Peak RSS: {peaks}; whole stack **{summary['peak_total_rss_mb']:.0f} MB** (sum of the peaks of one "
-        "0.5 s sample).",
+        f"- Peak RSS per process: {peaks}; whole stack **{summary['peak_total_rss_mb']:.0f} MB** (the largest "
+        "sum of one 0.5 s sample).",
         "- Verdict: " + ("all targets met." if not missed else "missed: " + "; ".join(missed) + "."),
     ]
     return "\n".join(lines)
@@ -374,20 +375,29 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=200_000)
     parser.add_argument("--write-doc", action="store_true", help="write the result into docs/performance.md")
     parser.add_argument("--json", type=Path, help="also write the raw summary here")
+    parser.add_argument(
+        "--report", type=Path, nargs="+", help="don't run: render these saved --json summaries (with --write-doc)"
+    )
     args = parser.parse_args()
 
-    summary = run(args) | {"customers_every": args.customers_every}
-    command = "python bench/load_test.py" + ("" if len(sys.argv) == 1 else " " + " ".join(sys.argv[1:]))
-    text = markdown(summary, command.replace(" --write-doc", ""))
-    print(json.dumps(summary, indent=2))
+    if args.report:
+        summaries = [json.loads(path.read_text()) for path in args.report]
+    else:
+        command = "python bench/load_test.py" + ("" if len(sys.argv) == 1 else " " + " ".join(sys.argv[1:]))
+        for flag in (" --write-doc",):
+            command = command.replace(flag, "")
+        command = re.sub(r" --json \S+", "", command)
+        summaries = [run(args) | {"customers_every": args.customers_every, "command": command}]
+        print(json.dumps(summaries[0], indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(summaries[0], indent=2))
+    text = "\n\n".join(markdown(summary, summary["command"]) for summary in summaries)
     print()
     print(text)
-    if args.json:
-        args.json.write_text(json.dumps(summary, indent=2))
     if args.write_doc:
         write_doc(text)
         print(f"\nWrote the Load test section of {DOC.relative_to(ROOT)}")
-    sys.exit(1 if verdict(summary) else 0)
+    sys.exit(1 if any(verdict(summary) for summary in summaries) else 0)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,14 @@ from users.monitoring.processes import ProcessRole, StackMemory, stack_memory_ge
 
 pytestmark = pytest.mark.slow
 
-# The issue's budget (#7 item 4) is 80 MB for an idle web worker and 200 MB for the
-# whole stack; the per-process ceilings are generous, the sum is the real limit.
+# The issue's budget (#7 item 4): 80 MB for an idle web worker, 200 MB for the whole
+# stack. The web worker is forked from a master that preloads Django and every view
+# (gunicorn_config.py), so most of its pages are the master's: RSS counts them in
+# both, PSS once. The stack's budget is checked on PSS, what the box really uses;
+# the per-process ceilings on RSS are generous.
 IDLE_CEILINGS_MB = {
     ProcessRole.SUPERVISOR: 30,
-    ProcessRole.WEB_MASTER: 45,
+    ProcessRole.WEB_MASTER: 100,
     ProcessRole.WEB_WORKER: 80,
     ProcessRole.TASK_WORKER: 110,
 }
@@ -57,16 +60,19 @@ def test_the_idle_stack_fits_its_memory_budget(stack: Stack) -> None:
         assert stack.get("/health")[0] == 200
     time.sleep(2)  # let the worker finish its first poll and settle
     memory = snapshot(stack)
+    labels = {p.pid: str(ProcessRole(p.role).label) for p in memory.processes}
     measured = {
-        str(ProcessRole(p.role).label): p.rss_mb for p in sorted(memory.processes, key=lambda p: p.role)
-    } | {"total": memory.total_rss_mb}
+        "rss_mb": {labels[p.pid]: p.rss_mb for p in memory.processes} | {"total": memory.total_rss_mb},
+        "pss_mb": {labels[p.pid]: p.pss_mb for p in memory.processes} | {"total": memory.total_pss_mb},
+    }
     (ROOT / ".run").mkdir(exist_ok=True)
     (ROOT / ".run" / "deploy-idle-memory.json").write_text(json.dumps(measured, indent=2))
 
     assert sorted(p.role for p in memory.processes) == sorted(IDLE_CEILINGS_MB), f"one of each: {memory.processes}"
     over = {p.role: p.rss_mb for p in memory.processes if p.rss_mb > IDLE_CEILINGS_MB[p.role]}
     assert not over, f"idle RSS above its ceiling: {over}; measured {measured}"
-    assert memory.total_rss_mb <= IDLE_STACK_CEILING_MB, f"idle stack above {IDLE_STACK_CEILING_MB} MB: {measured}"
+    total = memory.total_pss_mb if memory.total_pss_mb is not None else memory.total_rss_mb
+    assert total <= IDLE_STACK_CEILING_MB, f"idle stack above {IDLE_STACK_CEILING_MB} MB: {measured}"
 
 
 def test_the_metrics_endpoint_sees_the_stack_from_inside_the_web_worker(stack: Stack) -> None:
@@ -125,3 +131,18 @@ def test_sigterm_stops_web_and_worker_cleanly_and_exits_zero(template: Template,
     assert not [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
     assert "[WORKER-SHUTDOWN]" in log and "all children stopped" in log
     assert "did not stop" not in log, "nothing needed killing"
+
+
+def test_recycling_the_web_worker_does_not_stall_requests(template: Template, tmp_path: Path) -> None:
+    """A recycle is a fork of the preloaded master, and the old worker leaves without interpreter teardown."""
+    env = {"GUNICORN_MAX_REQUESTS": "10", "GUNICORN_MAX_REQUESTS_JITTER": "0"}
+    with running_stack(template, tmp_path, args=("--no-worker",), **env) as stack:
+        seconds = []
+        for _ in range(60):
+            started = time.monotonic()
+            assert stack.get("/api/health/")[0] == 200
+            seconds.append(time.monotonic() - started)
+        log = stack.log()
+    assert log.count("[WORKER-SPAWN]") >= 6, "the worker was recycled every 10 requests"
+    # Before preloading and the quick exit, each recycle held requests for 2-10 s on a busy 2-core box.
+    assert max(seconds) < 1.5, f"slowest request {max(seconds):.2f} s across {log.count('[WORKER-SPAWN]')} recycles"

@@ -23,6 +23,9 @@ class ProcessSerializer(serializers.Serializer):
     ppid = serializers.IntegerField(help_text="Parent pid: a web worker's parent is the gunicorn master.")
     role = serializers.ChoiceField(choices=ProcessRole.choices)
     rss_mb = serializers.FloatField(help_text="Resident set size in MB.")
+    pss_mb = serializers.FloatField(
+        allow_null=True, help_text="Proportional set size in MB: shared pages split between their sharers."
+    )
     uptime_seconds = serializers.FloatField()
     current = serializers.BooleanField(help_text="True for the web worker that answered this request.")
 
@@ -57,6 +60,9 @@ class MetricsApi(APIView):
         current_pid = serializers.IntegerField()
         processes = ProcessesSerializer()
         total_rss_mb = serializers.FloatField(help_text="Sum of RSS; forked processes share pages, so an upper bound.")
+        total_pss_mb = serializers.FloatField(
+            allow_null=True, help_text="Sum of PSS: what the processes use together, shared pages counted once."
+        )
         memory_warning_mb = serializers.IntegerField(help_text="MEMORY_WARNING_MB: [MEMORY-HIGH] is logged above it.")
         container = ContainerSerializer(allow_null=True, help_text="The cgroup's usage and limit, where readable.")
         running_jobs = RunningJobSerializer(many=True)
@@ -88,6 +94,7 @@ def _as_output(metrics: ServiceMetrics) -> dict[str, object]:
             "other": stack.by_role(ProcessRole.OTHER),
         },
         "total_rss_mb": stack.total_rss_mb,
+        "total_pss_mb": stack.total_pss_mb,
         "memory_warning_mb": metrics.memory_warning_mb,
         "container": metrics.container,
         "running_jobs": metrics.running_jobs,

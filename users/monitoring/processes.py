@@ -44,6 +44,10 @@ class ProcessMemory:
     ppid: int
     role: ProcessRole
     rss_mb: float
+    # Proportional set size: pages shared with other processes (a forked gunicorn
+    # worker shares most of the preloaded master's) count as a share, not in full.
+    # Summed over the stack it is what the box actually uses; None where unreadable.
+    pss_mb: float | None
     uptime_seconds: float
     current: bool  # the process that took this snapshot
 
@@ -70,6 +74,13 @@ class StackMemory:
     def total_rss_mb(self) -> float:
         """The sum of RSS: an upper bound, since forked processes share some pages."""
         return round(sum(process.rss_mb for process in self.processes), 1)
+
+    @property
+    def total_pss_mb(self) -> float | None:
+        """The sum of PSS: the memory the stack uses, shared pages counted once; None if any is unknown."""
+        if any(process.pss_mb is None for process in self.processes):
+            return None
+        return round(sum(process.pss_mb or 0.0 for process in self.processes), 1)
 
 
 @dataclass(frozen=True)
@@ -203,6 +214,18 @@ def _role(process: "psutil.Process") -> ProcessRole:
     return process_role(cmdline, _cmdline(parent) if parent else ())
 
 
+def _pss_mb(pid: int) -> float | None:
+    """PSS from /proc/<pid>/smaps_rollup (Linux 4.14+): one small read, unlike psutil's full smaps walk."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def _snapshot(process: "psutil.Process", anchor_pid: int) -> ProcessMemory | None:
     import psutil
 
@@ -213,6 +236,7 @@ def _snapshot(process: "psutil.Process", anchor_pid: int) -> ProcessMemory | Non
                 ppid=process.ppid(),
                 role=_role(process),
                 rss_mb=round(process.memory_info().rss / MB, 1),
+                pss_mb=_pss_mb(process.pid),
                 uptime_seconds=round(max(0.0, time.time() - process.create_time()), 1),
                 current=process.pid == anchor_pid,
             )

@@ -46,17 +46,23 @@ def _as_json(metrics: ServiceMetrics) -> str:
 
 
 def _as_table(metrics: ServiceMetrics) -> str:
-    lines = [f"{'ROLE':<16}{'PID':>8}{'PPID':>8}{'RSS MB':>9}{'UPTIME':>10}"]
+    lines = [f"{'ROLE':<16}{'PID':>8}{'PPID':>8}{'RSS MB':>9}{'PSS MB':>9}{'UPTIME':>10}"]
     service = [process for process in metrics.stack.processes if process.role != ProcessRole.OTHER]
     for process in service:
         lines.append(
             f"{ProcessRole(process.role).label:<16}{process.pid:>8}{process.ppid:>8}"
-            f"{process.rss_mb:>9.1f}{_duration(process.uptime_seconds):>10}"
+            f"{process.rss_mb:>9.1f}{_mb(process.pss_mb):>9}{_duration(process.uptime_seconds):>10}"
         )
     if not service:
         lines.append("(no supervisor, gunicorn or task worker of this user is running)")
-    total = round(sum(process.rss_mb for process in service), 1)
-    lines.append(f"{'total':<32}{total:>9.1f}   warning above {metrics.memory_warning_mb} MB per process")
+    total_rss = round(sum(process.rss_mb for process in service), 1)
+    pss = [process.pss_mb for process in service]
+    total_pss = None if None in pss else sum(p or 0.0 for p in pss)
+    lines.append(
+        f"{'total':<32}{total_rss:>9.1f}{_mb(total_pss):>9}   "
+        f"(RSS counts shared pages in every process, PSS once; warning above {metrics.memory_warning_mb} MB "
+        "per process)"
+    )
     if metrics.container is not None:
         limit = f"{metrics.container.limit_mb:.0f} MB" if metrics.container.limit_mb else "no limit"
         lines.append(f"container (cgroup): {metrics.container.usage_mb:.1f} MB used, {limit}")
@@ -74,6 +80,10 @@ def _as_table(metrics: ServiceMetrics) -> str:
     by_queue = ", ".join(f"{queue} {count}" for queue, count in metrics.queue_depth_by_queue.items())
     lines.append(f"queue depth: {metrics.queue_depth} ready" + (f" ({by_queue})" if by_queue else ""))
     return "\n".join(lines)
+
+
+def _mb(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f}"
 
 
 def _duration(seconds: float) -> str:
