@@ -325,13 +325,22 @@ class _ErrorReportDownloadApi(_JobReadApi):
 
     def get(self, request: Request, job_id: uuid.UUID) -> FileResponse:
         job = _visible_job(user=request.user, job_id=job_id)
-        spool = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it once the last chunk is sent
+        spool = tempfile.TemporaryFile()  # FileResponse closes it (and so deletes it) after the last chunk
         try:
             self.write_report(job=job, spool=spool)
-            spool.seek(0)
         except BaseException:
             spool.close()
             raise
+        # The report holds customers' phones and emails: who took a copy is worth a line in the log.
+        logger.info(
+            "job=%s error report (%s, %d bytes) downloaded by user id %s",
+            job.id,
+            self.extension,
+            spool.seek(0, io.SEEK_END),
+            request.user.pk,
+            extra={"job_id": str(job.id), "user_id": request.user.pk},
+        )
+        spool.seek(0)
         response = FileResponse(spool, as_attachment=True, filename=_report_filename(job=job, extension=self.extension))
         response["Content-Type"] = self.content_type
         response.block_size = DOWNLOAD_CHUNK_BYTES
