@@ -11,7 +11,17 @@ from rest_framework.test import APIClient
 
 from tests.conftest import PASSWORD
 from tests.imports.factories import customer_row, customer_rows
-from users.models import Customer, ImportJob, ImportRowError, ImportSource, ImportStatus, RowErrorCode, User
+from users.models import (
+    Customer,
+    ImportJob,
+    ImportRowError,
+    ImportSource,
+    ImportStatus,
+    RowErrorCode,
+    SmsMessage,
+    SmsStatus,
+    User,
+)
 
 UPLOAD = "/api/auth/customers/excel/upload/"
 BULK_CREATE = "/api/auth/customers/excel/bulk-create/"
@@ -392,6 +402,16 @@ def test_bulk_create_async_queues_a_job_and_answers_202(
     assert callbacks, "the worker's task is enqueued once the job is committed"
 
 
+@pytest.mark.django_db
+def test_bulk_create_async_can_ask_for_welcome_texts(admin_client: APIClient) -> None:
+    response = admin_client.post(
+        BULK_CREATE_ASYNC, {"customers": customer_rows(2), "send_sms": True}, format="json"
+    )
+
+    assert response.status_code == 202
+    assert ImportJob.objects.get(id=response.json()["task_id"]).send_sms is True
+
+
 def make_job(user: User | None, **fields: Any) -> ImportJob:
     return ImportJob.objects.create(created_by=user, source=ImportSource.PAYLOAD, **fields)
 
@@ -471,6 +491,27 @@ def test_a_failed_jobs_status_carries_its_error_for_the_dialog(admin_client: API
     body = admin_client.get(status_url(job.id)).json()
 
     assert (body["status"], body["error"], body["message"]) == ("FAILED", "The database went away.", body["error"])
+
+
+@pytest.mark.django_db
+def test_status_counts_the_welcome_texts_of_a_job_that_sends_them(admin_client: APIClient, admin_user: User) -> None:
+    job = make_job(admin_user, status=ImportStatus.COMPLETE, send_sms=True, total_rows=2, created_count=2)
+    for n, sms_status in enumerate([SmsStatus.SENT, SmsStatus.FAILED], start=1):
+        customer = Customer.objects.create(
+            shipping_mark=f"PM {n}", first_name="A", last_name="B", phone=f"+23324000000{n}", import_job=job
+        )
+        SmsMessage.objects.create(customer=customer, import_job=job, to=customer.phone, body="Hi", status=sms_status)
+
+    sms = admin_client.get(status_url(job.id)).json()["sms"]
+
+    assert (sms["sent"], sms["failed"], sms["total"]) == (1, 1, 2)
+
+
+@pytest.mark.django_db
+def test_status_has_no_sms_counts_for_a_job_that_sends_no_texts(admin_client: APIClient, admin_user: User) -> None:
+    job = make_job(admin_user, status=ImportStatus.COMPLETE)
+
+    assert admin_client.get(status_url(job.id)).json()["sms"] is None
 
 
 @pytest.mark.django_db
