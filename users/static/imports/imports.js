@@ -356,6 +356,9 @@
     setText(section, "done-message", message);
     setText(section, "duration", formatDuration(duration(job)));
 
+    $$("[data-show='customers']", section).forEach(function (el) {
+      el.hidden = c.created + c.updated === 0;
+    });
     var hasErrors = c.failed + c.skipped > 0;
     $$("[data-show='errors']", section).forEach(function (el) {
       el.hidden = !hasErrors;
@@ -381,9 +384,8 @@
   }
 
   function isWriting(job) {
-    // A dry run that was committed goes VALIDATED → QUEUED → RUNNING: once it has counted rows, a queued
-    // job is waiting to write, not to validate.
-    return !job.dry_run || state.committed || job.status === "RUNNING" || num(job.total_rows) > 0;
+    // Committing a dry run clears its dry_run flag (import_job_commit), so a queued dry run is still to be checked.
+    return !job.dry_run || state.committed;
   }
 
   // A queued job normally starts within a second or two; if it doesn't, say why it might not.
