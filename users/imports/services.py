@@ -140,6 +140,7 @@ def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
     claimed = ImportJob.objects.filter(id=job.id, status=ImportStatus.VALIDATED).update(
         status=ImportStatus.QUEUED,
         dry_run=False,
+        started_at=None,
         processed_rows=0,
         failed_count=0,
         skipped_count=0,
