@@ -258,6 +258,19 @@ def test_a_session_without_the_csrf_token_is_refused(admin_user: User) -> None:
     assert not Customer.objects.exists()
 
 
+@pytest.mark.django_db
+def test_a_session_with_the_csrf_token_may_import(admin_user: User) -> None:
+    client = APIClient(enforce_csrf_checks=True)
+    client.login(phone="0241000001", password=PASSWORD)
+    secret = "a" * 32  # the browser page sends the csrftoken cookie back in X-CSRFToken
+    client.cookies["csrftoken"] = secret
+
+    response = client.post(BULK_CREATE, {"customers": customer_rows(1)}, format="json", HTTP_X_CSRFTOKEN=secret)
+
+    assert response.status_code == 201, response.content
+    assert Customer.objects.count() == 1
+
+
 # --- bulk-create -------------------------------------------------------------------------------------------------
 
 

@@ -161,3 +161,33 @@ def test_an_unsupported_content_type_is_a_json_415(
     response = admin_client.generic("POST", path, body, content_type=content_type)
 
     assert_refused(response, 415, "unsupported_media_type")
+
+
+def xlsx_with_rows(count: int) -> SimpleUploadedFile:
+    from io import BytesIO
+
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet()
+    sheet.append(["Shipping Mark", "First Name", "Last Name", "Email", "Phone Number", "Region"])
+    for n in range(count):
+        sheet.append([f"PM {n:06d}", f"First{n}", f"Last{n}", "", f"024{n:07d}", ""])
+    out = BytesIO()
+    workbook.save(out)
+    return SimpleUploadedFile("customers.xlsx", out.getvalue())
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_the_upload_dialog_checks_10000_rows_inline_and_sends_10001_to_the_job_api(admin_client: APIClient) -> None:
+    inline = admin_client.post(UPLOAD, {"file": xlsx_with_rows(10_000)}, format="multipart")
+    too_many = admin_client.post(UPLOAD, {"file": xlsx_with_rows(10_001)}, format="multipart")
+
+    assert inline.status_code == 200
+    assert len(inline.json()["duplicate_results"]["unique_candidates"]) == 10_000
+    assert too_many.status_code == 413
+    body = too_many.json()
+    assert body["code"] == "too_large" and "/api/imports/" in body["message"], body["message"]
+    assert not Customer.objects.exists()
+
