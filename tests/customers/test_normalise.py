@@ -469,3 +469,38 @@ def test_a_very_long_region_cell_is_quoted_short() -> None:
 @given(st.sampled_from(list(Region)))
 def test_every_region_reads_back_from_its_label_and_its_code(region: Region) -> None:
     assert normalise_region(str(region.label).lower()) == normalise_region(region.value) == region
+
+
+# ---------------------------------------------------------------- a caller's clean text
+
+ANY_CELL = st.one_of(
+    st.none(),
+    st.text(max_size=20),
+    st.sampled_from(["PM4 sample", "Ama Mensah", "0241234567", "Ama@Example.com", "volta", "#N/A", "=A1"]),
+    st.integers(min_value=0, max_value=10**13),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.dates(),
+    st.datetimes(),
+)
+NORMALISERS = [
+    normalise_shipping_mark,
+    split_full_name,
+    normalise_email,
+    normalise_region,
+    lambda value, **text: normalise_name(value, field_label="first name", **text),
+    lambda value, **text: normalise_phone(value, default_region="GH", **text),
+]
+
+
+def outcome(function, value: object, **text: str) -> object:
+    try:
+        return function(value, **text)
+    except InvalidValue as invalid:
+        return (invalid.code, invalid.reason)
+
+
+@given(ANY_CELL, st.sampled_from(range(len(NORMALISERS))))
+def test_handing_over_the_clean_text_changes_nothing(value: object, which: int) -> None:
+    normalise = NORMALISERS[which]
+    assert outcome(normalise, value, text=clean_text(value)) == outcome(normalise, value)

@@ -128,9 +128,14 @@ def quote(text: str) -> str:
     return f"'{text}'"
 
 
-def _cell_text(value: Any, *, code: RowErrorCode, what: str) -> str:
-    """The cell as clean text, or InvalidValue when it holds a date, TRUE/FALSE or a formula, not what was typed."""
-    text = clean_text(value)
+def _cell_text(value: Any, text: str | None, *, code: RowErrorCode, what: str) -> str:
+    """The cell as clean text, or InvalidValue when it holds a date, TRUE/FALSE or a formula, not what was typed.
+
+    Every normaliser takes `text=clean_text(value)` from a caller that has it already:
+    the validator cleans each cell once for the raw row, and cleaning is a third of its time.
+    """
+    if text is None:
+        text = clean_text(value)
     kind = type(value)
     if kind is str:
         if text and text[0] in "#=":
@@ -153,13 +158,13 @@ def _cell_text(value: Any, *, code: RowErrorCode, what: str) -> str:
     return text
 
 
-def normalise_shipping_mark(value: Any) -> str:
+def normalise_shipping_mark(value: Any, *, text: str | None = None) -> str:
     """Upper-cased, inner spaces collapsed: `pm4  sample` and `PM4 SAMPLE` are one mark.
 
     Only ASCII letters are accepted before upper-casing, so `ı` or `ß` can't turn
     into a different mark's `I` or `SS`.
     """
-    mark = _cell_text(value, code=RowErrorCode.MARK_INVALID, what="shipping mark")
+    mark = _cell_text(value, text, code=RowErrorCode.MARK_INVALID, what="shipping mark")
     if not mark:
         raise InvalidValue(RowErrorCode.MARK_MISSING, "The shipping mark is empty.")
     if not MARK_MIN_LENGTH <= len(mark) <= MARK_MAX_LENGTH:
@@ -177,9 +182,9 @@ def normalise_shipping_mark(value: Any) -> str:
     return mark.upper()
 
 
-def normalise_name(value: Any, *, field_label: str) -> str:
+def normalise_name(value: Any, *, field_label: str, text: str | None = None) -> str:
     """A first or last name: 1–50 characters once trimmed."""
-    name = _cell_text(value, code=RowErrorCode.NAME_MISSING, what=field_label)
+    name = _cell_text(value, text, code=RowErrorCode.NAME_MISSING, what=field_label)
     if not name:
         raise InvalidValue(RowErrorCode.NAME_MISSING, f"The {field_label} is empty.")
     if len(name) > NAME_MAX_LENGTH:
@@ -190,13 +195,13 @@ def normalise_name(value: Any, *, field_label: str) -> str:
     return name
 
 
-def split_full_name(value: Any) -> tuple[str, str]:
+def split_full_name(value: Any, *, text: str | None = None) -> tuple[str, str]:
     """`Ama Serwaa Mensah` → (`Ama`, `Serwaa Mensah`): the first word, then the rest.
 
     A comma means the surname was written first: `Mensah, Ama Serwaa` → (`Ama Serwaa`, `Mensah`).
     A one-word name can't be split, and the database needs both parts.
     """
-    full_name = _cell_text(value, code=RowErrorCode.NAME_MISSING, what="name")
+    full_name = _cell_text(value, text, code=RowErrorCode.NAME_MISSING, what="name")
     if not full_name:
         raise InvalidValue(RowErrorCode.NAME_MISSING, "The name is empty.")
     last, comma, first = full_name.partition(",")
@@ -210,18 +215,18 @@ def split_full_name(value: Any) -> tuple[str, str]:
             f"The name {quote(full_name)} is one word; a first and a last name are needed, like 'Ama Mensah'.",
         )
     return (
-        normalise_name(first, field_label="first name"),
-        normalise_name(last, field_label="last name"),
+        normalise_name(first, field_label="first name", text=first),
+        normalise_name(last, field_label="last name", text=last),
     )
 
 
-def normalise_email(value: Any) -> str:
+def normalise_email(value: Any, *, text: str | None = None) -> str:
     """Validated address with the domain lower-cased; empty string when the cell is empty.
 
     The local part keeps its case (RFC 5321 lets servers treat it as significant),
     while uniqueness is case-insensitive in the database.
     """
-    text = _cell_text(value, code=RowErrorCode.EMAIL_INVALID, what="email")
+    text = _cell_text(value, text, code=RowErrorCode.EMAIL_INVALID, what="email")
     if not text:
         return ""
     if text[:7].lower() == "mailto:":
@@ -250,11 +255,11 @@ def normalise_email(value: Any) -> str:
     return email
 
 
-def _phone_text(value: Any) -> str:
+def _phone_text(value: Any, text: str | None) -> str:
     """Digits (and a leading '+') of a phone cell, undoing what Excel does to numbers."""
     if type(value) is int:
         return str(value)
-    text = _cell_text(value, code=RowErrorCode.PHONE_INVALID, what="phone number")
+    text = _cell_text(value, text, code=RowErrorCode.PHONE_INVALID, what="phone number")
     if text.isdigit() and text.isascii():
         return text
     if ("E" in text or "e" in text) and _SCIENTIFIC.fullmatch(text):
@@ -355,7 +360,7 @@ def _e164_slow(text: str, region: str) -> str | None:
     return None
 
 
-def normalise_phone(value: Any, *, default_region: str) -> str:
+def normalise_phone(value: Any, *, default_region: str, text: str | None = None) -> str:
     """E.164 (`+233241234567`) from text or a numeric cell, or InvalidValue.
 
     A national number whose leading zero Excel dropped (`241234567`) parses as
@@ -363,14 +368,16 @@ def normalise_phone(value: Any, *, default_region: str) -> str:
     optional; a number written with its country code but no '+' (`233241234567`)
     is read as international too.
     """
-    text = _phone_text(value)
+    shown = text
+    text = _phone_text(value, text)
     if not text:
         raise InvalidValue(RowErrorCode.PHONE_MISSING, "The phone number is empty.")
     if text[:2] == "00":  # the international dialling prefix, as in 00233 24 123 4567
         text = "+" + text[2:]
     if (e164 := _e164_fast(text, default_region)) or (e164 := _e164_slow(text, default_region)):
         return e164
-    raise InvalidValue(RowErrorCode.PHONE_INVALID, _invalid_phone_reason(clean_text(value), default_region))
+    shown = clean_text(value) if shown is None else shown
+    raise InvalidValue(RowErrorCode.PHONE_INVALID, _invalid_phone_reason(shown, default_region))
 
 
 def _invalid_phone_reason(shown: str, region: str) -> str:
@@ -410,9 +417,9 @@ def _region_for(text: str) -> Region | None:
     return _REGIONS_BY_KEY.get(key) or _REGIONS_BY_KEY.get(key.removesuffix("REGION"))
 
 
-def normalise_region(value: Any, *, default: Region = Region.GREATER_ACCRA) -> Region:
+def normalise_region(value: Any, *, default: Region = Region.GREATER_ACCRA, text: str | None = None) -> Region:
     """A region by name or code in any case ("greater accra", "GREATER_ACCRA", "Ashanti Region"); empty → default."""
-    text = _cell_text(value, code=RowErrorCode.REGION_UNKNOWN, what="region")
+    text = _cell_text(value, text, code=RowErrorCode.REGION_UNKNOWN, what="region")
     if not text:
         return default
     # No region's name is longer than this; a huge cell must not sit in the cache.

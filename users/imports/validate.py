@@ -70,35 +70,35 @@ class RowValidator:
         failures: list[tuple[int, InvalidValue]] = []
         mark = first = last = email = phone = region = ""
         try:
-            mark = normalise_shipping_mark(values[_MARK])
+            mark = normalise_shipping_mark(values[_MARK], text=texts[_MARK])
         except InvalidValue as invalid:
             failures.append((_MARK, invalid))
         if self.split_names:
             try:
-                first, last = split_full_name(values[_FIRST])
+                first, last = split_full_name(values[_FIRST], text=texts[_FIRST])
             except InvalidValue as invalid:
                 failures.append((_FIRST, invalid))
             else:
                 texts[_FIRST], texts[_LAST] = first, last  # the template's layout has two name columns
         else:
             try:
-                first = normalise_name(values[_FIRST], field_label="first name")
+                first = normalise_name(values[_FIRST], field_label="first name", text=texts[_FIRST])
             except InvalidValue as invalid:
                 failures.append((_FIRST, invalid))
             try:
-                last = normalise_name(values[_LAST], field_label="last name")
+                last = normalise_name(values[_LAST], field_label="last name", text=texts[_LAST])
             except InvalidValue as invalid:
                 failures.append((_LAST, invalid))
         try:
-            email = normalise_email(values[_EMAIL])
+            email = normalise_email(values[_EMAIL], text=texts[_EMAIL])
         except InvalidValue as invalid:
             failures.append((_EMAIL, invalid))
         try:
-            phone = normalise_phone(values[_PHONE], default_region=self.default_phone_region)
+            phone = normalise_phone(values[_PHONE], default_region=self.default_phone_region, text=texts[_PHONE])
         except InvalidValue as invalid:
             failures.append((_PHONE, invalid))
         try:
-            region = normalise_region(values[_REGION]).value
+            region = normalise_region(values[_REGION], text=texts[_REGION]).value
         except InvalidValue as invalid:
             failures.append((_REGION, invalid))
 
