@@ -1,11 +1,12 @@
 """gunicorn settings for Render's 512 MB free tier (#7 item 1; docs/deploy.md explains each knob).
 
 One sync worker by default: imports run in the task worker, so web requests are
-short, and each extra worker costs ~60 MB. Override with GUNICORN_WORKERS or
-WEB_CONCURRENCY on bigger plans. The hooks below write the ops tags of
-users/logtags.py (docs/operations.md), through gunicorn's own error logger
-because the master never loads Django's logging: importing this file prints
-nothing, and every line it causes goes through that logger.
+short. Override with GUNICORN_WORKERS or WEB_CONCURRENCY on bigger plans. The
+master preloads Django so that recycling a worker costs a fork (see
+preload_app). The hooks below write the ops tags of users/logtags.py
+(docs/operations.md) through gunicorn's own error logger, which is configured in
+the master before Django is loaded: importing this file prints nothing, and
+every line it causes goes through that logger.
 """
 
 import io
@@ -215,7 +216,7 @@ def _exit_without_teardown() -> None:
     replacement only once the old worker is gone, so every recycle stalled all
     requests that long (docs/performance.md#load-test). Nothing is lost: gunicorn
     has closed the worker's files, the database connections are closed here, and
-    the log handlers are flushed. The exit code is kept (1 after an abort).
+    the log handlers are flushed. The exit code gunicorn was leaving with is kept.
     """
     exc = sys.exc_info()[1]
     code = exc.code if isinstance(exc, SystemExit) and isinstance(exc.code, int) else 0
@@ -232,8 +233,8 @@ def _exit_without_teardown() -> None:
 def worker_abort(worker: Any) -> None:
     """The master sent SIGABRT: a request outran `timeout`, or the box is short of memory and thrashing.
 
-    The stack shows which code the worker was stuck in; the request itself gets a
-    502 from Render's proxy.
+    The stack shows which code the worker was stuck in; the request itself gets an
+    error (a 500, or a 502 from Render's proxy if the connection drops).
     """
     rss = rss_mb()
     stack = "".join(traceback.format_stack(sys._getframe(1), limit=12))
@@ -259,7 +260,7 @@ def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
     CPython rarely gives freed memory back to the OS, so one large upload preview
     can leave a worker at 300 MB for the rest of its life; on a 512 MB box that
     starves the task worker. Finishing this request and then exiting lets the
-    master fork a fresh ~60 MB worker.
+    master fork a fresh worker from its preloaded copy.
     """
     if not worker_max_rss_mb or not worker.alive:
         return

@@ -61,6 +61,7 @@ FINISHED = {"COMPLETE", "FAILED", "CANCELLED"}
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 TARGET_SUCCESS = 99.9
 TARGET_STATUS_P95_MS = 150.0
+TOKEN_RENEW_SECONDS = 240
 
 
 @dataclass
@@ -87,7 +88,34 @@ class Results:
             return len(self.samples)
 
 
-def timed_get(stack: Stack, path: str, token: str, kind: str, results: Results) -> tuple[int, bytes]:
+class Credentials:
+    """A staff access token that stays valid for the whole run.
+
+    simplejwt's access tokens live 5 minutes, shorter than a big import; the
+    token is renewed by signing in again (as the frontend would refresh it)
+    every TOKEN_RENEW_SECONDS.
+    """
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.lock = threading.Lock()
+        self._token = ""
+        self._issued = 0.0
+
+    def token(self) -> str:
+        with self.lock:
+            if not self._token or time.monotonic() - self._issued > TOKEN_RENEW_SECONDS:
+                status, body = self.stack.post_json(
+                    "/api/auth/login/", {"phone": STAFF_PHONE, "password": STAFF_PASSWORD}, timeout=120
+                )
+                if status != 200:
+                    raise SystemExit(f"Login answered {status}: {body[:300]!r}")
+                self._token, self._issued = json.loads(body)["access"], time.monotonic()
+            return self._token
+
+
+def timed_get(stack: Stack, path: str, credentials: Credentials, kind: str, results: Results) -> tuple[int, bytes]:
+    token = credentials.token()
     started = time.perf_counter()
     try:
         status, body = stack.get(path, token=token, timeout=60)
@@ -97,7 +125,8 @@ def timed_get(stack: Stack, path: str, token: str, kind: str, results: Results) 
     return status, body
 
 
-def upload(stack: Stack, sheet: Path, token: str, results: Results) -> str:
+def upload(stack: Stack, sheet: Path, credentials: Credentials, results: Results) -> str:
+    token = credentials.token()
     started = time.perf_counter()
     status, body = stack.post_file("/api/imports/", sheet, token=token, fields={"on_duplicate": "skip"}, timeout=300)
     results.add(Sample("upload", time.perf_counter() - started, status == 202, status))
@@ -106,16 +135,18 @@ def upload(stack: Stack, sheet: Path, token: str, results: Results) -> str:
     return json.loads(body)["id"]
 
 
-def client(stack: Stack, token: str, job_id: str, every: int, stop: threading.Event, results: Results) -> None:
+def client(
+    stack: Stack, credentials: Credentials, job_id: str, every: int, stop: threading.Event, results: Results
+) -> None:
     """One person watching the import page: a status poll a second, the customer list now and then."""
     rng = random.Random()
     stop.wait(rng.random())  # don't start in lockstep
     polls = 0
     while not stop.is_set():
-        timed_get(stack, f"/api/imports/{job_id}/", token, "status", results)
+        timed_get(stack, f"/api/imports/{job_id}/", credentials, "status", results)
         polls += 1
         if polls % every == 0:
-            timed_get(stack, "/api/customers/?page_size=50", token, "customers", results)
+            timed_get(stack, "/api/customers/?page_size=50", credentials, "customers", results)
         stop.wait(rng.uniform(0.8, 1.2))
 
 
@@ -139,10 +170,10 @@ def sample_memory(stack: Stack, stop: threading.Event, results: Results) -> None
         stop.wait(0.5)
 
 
-def job_states(stack: Stack, token: str, job_ids: list[str]) -> dict[str, dict]:
+def job_states(stack: Stack, credentials: Credentials, job_ids: list[str]) -> dict[str, dict]:
     states = {}
     for job_id in job_ids:
-        status, body = stack.get(f"/api/imports/{job_id}/", token=token, timeout=60)
+        status, body = stack.get(f"/api/imports/{job_id}/", token=credentials.token(), timeout=60)
         if status == 200:
             states[job_id] = json.loads(body)
     return states
@@ -193,21 +224,21 @@ def run(args: argparse.Namespace) -> dict:
         env = {"CONN_MAX_AGE": "60"}  # production's default: the load test measures production
         with running_stack(template, work / "stack", **env) as stack:
             stack.wait_until(lambda: "Starting worker" in stack.log(), timeout=60, what="the task worker")
-            status, body = stack.post_json("/api/auth/login/", {"phone": STAFF_PHONE, "password": STAFF_PASSWORD})
-            if status != 200:
-                raise SystemExit(f"Login answered {status}: {body[:300]!r}")
-            token = json.loads(body)["access"]
+            credentials = Credentials(stack)
+            credentials.token()
 
             load_before = os.getloadavg()[0]
             stop = threading.Event()
             sampler = threading.Thread(target=sample_memory, args=(stack, stop, results), daemon=True)
             sampler.start()
             started = time.monotonic()
-            main_job = upload(stack, main_sheet, token, results)
+            main_job = upload(stack, main_sheet, credentials, results)
             job_ids = [main_job]
             clients = [
                 threading.Thread(
-                    target=client, args=(stack, token, main_job, args.customers_every, stop, results), daemon=True
+                    target=client,
+                    args=(stack, credentials, main_job, args.customers_every, stop, results),
+                    daemon=True,
                 )
                 for _ in range(args.clients)
             ]
@@ -220,9 +251,9 @@ def run(args: argparse.Namespace) -> dict:
             while True:
                 now = time.monotonic()
                 if extra_sheets and now >= next_upload:
-                    job_ids.append(upload(stack, extra_sheets.pop(0), token, results))
+                    job_ids.append(upload(stack, extra_sheets.pop(0), credentials, results))
                     next_upload = now + args.upload_interval
-                states = job_states(stack, token, job_ids)
+                states = job_states(stack, credentials, job_ids)
                 if main_finished_at is None and states.get(main_job, {}).get("status") in FINISHED:
                     main_finished_at = time.monotonic()
                 done = not extra_sheets and all(states.get(j, {}).get("status") in FINISHED for j in job_ids)
