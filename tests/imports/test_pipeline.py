@@ -187,3 +187,16 @@ def test_a_queued_job_whose_task_was_lost_is_queued_again(
     ImportJob.objects.filter(id=job.id).update(updated_at=long_ago)
     assert requeue_orphaned_imports(older_than_seconds=60) == [], "a job with a waiting task is left alone"
     assert run(job).status == ImportStatus.COMPLETE
+
+
+@pytest.mark.parametrize("numbers", [[3, 2, 9], [0, 1, 2], [-5, 1, 2], [True, 2, 3], ["1", 2, 3], [2, 2, 3]])
+def test_unusable_client_row_numbers_fall_back_to_positions(numbers: list[object]) -> None:
+    from users.imports.payload import source_row_numbers
+
+    assert source_row_numbers([{"source_row_number": n} for n in numbers]) == [1, 2, 3]
+
+
+def test_rising_client_row_numbers_are_kept() -> None:
+    from users.imports.payload import source_row_numbers
+
+    assert source_row_numbers([{"source_row_number": n} for n in (2, 5, 40)]) == [2, 5, 40]

@@ -40,13 +40,13 @@ def payload_cells(item: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def source_row_numbers(items: list[dict[str, Any]]) -> list[int]:
-    """The client's own row numbers when they are usable, else positions counted from 1.
+    """The client's own row numbers when they are usable (positive, rising), else positions counted from 1.
 
     The pipeline's checkpoint needs numbers that rise strictly, so anything else
     (missing, repeated, out of order) falls back to positions.
     """
     numbers = [item.get("source_row_number") for item in items]
-    if all(isinstance(n, int) and not isinstance(n, bool) for n in numbers) and all(
+    if all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in numbers) and all(
         a < b for a, b in zip(numbers, numbers[1:], strict=False)
     ):
         return numbers  # type: ignore[return-value]
