@@ -137,7 +137,7 @@ def _read(log: IO[str]) -> str:
 class LiveWorker:
     """A `run_worker` process polling the queue in the background until stopped."""
 
-    def __init__(self, *, interval: float = 0.2, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, *, interval: float = 0.2, extra_env: dict[str, str] | None = None, nice: int = 0) -> None:
         # The child appends to a file of its own; reading it by path never moves the child's write offset.
         fd, log_path = tempfile.mkstemp(prefix="worker-", suffix=".log")
         os.close(fd)
@@ -150,6 +150,9 @@ class LiveWorker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        if nice:
+            # A lower CPU priority, as a deployment that puts web requests before background imports would.
+            os.setpriority(os.PRIO_PROCESS, self.process.pid, nice)
         self._final_output: str | None = None
 
     @property
