@@ -8,6 +8,9 @@ from rest_framework.test import APIClient
 
 from users.models import User, UserRole
 
+# The real-worker fixtures (live_worker …) for every test module.
+pytest_plugins = ["tests.workers"]
+
 PASSWORD = "correct-horse-battery-staple"
 
 

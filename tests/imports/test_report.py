@@ -65,3 +65,10 @@ def test_xlsx_report_cells_are_text_and_never_formulas(job_with_errors: ImportJo
         for value in cell:
             assert value.data_type == "s", f"{value.coordinate} is {value.data_type}, not text"
     assert rows[1][REPORT_HEADER.index("First Name")] == '\'=HYPERLINK("http://evil")'
+
+
+def test_neutralised_values_come_back_as_they_were_when_the_fixed_report_is_uploaded() -> None:
+    from users.customers.normalise import normalise_phone, normalise_shipping_mark
+
+    assert normalise_shipping_mark(neutralise("-PM1 KOFI")) == "-PM1 KOFI"
+    assert normalise_phone(neutralise("+233241234567"), default_region="GH") == "+233241234567"

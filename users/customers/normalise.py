@@ -94,6 +94,10 @@ class InvalidValue(ValueError):  # noqa: N818 - a value error in the domain's wo
         self.reason = reason
 
 
+# Not before "@": `'@x.com` is a (strange but valid) email address.
+_NEUTRALISED = re.compile(r"^'+(?=[=+\-])")
+
+
 def clean_text(value: Any) -> str:
     """A cell's value as the text a person sees, trimmed, with inner runs of any whitespace folded to one space.
 
@@ -118,7 +122,13 @@ def clean_text(value: Any) -> str:
         text = str(value)
     if not (text.isascii() and text.isprintable()):
         text = text.translate(_DELETE)
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    if text[:1] == "'":
+        # Our error report writes `'=…`, `'+…`, `'-…` so a spreadsheet never
+        # runs them (users/imports/report.py); a fixed row uploaded again drops that
+        # mark, so `-PM1` and `+233…` come back as they were.
+        text = _NEUTRALISED.sub("", text)
+    return text
 
 
 def quote(text: str) -> str:

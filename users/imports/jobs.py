@@ -53,7 +53,7 @@ def open_job_sheet(job: ImportJob) -> Iterator[Sheet]:
     from users.imports.read import open_import_sheet
 
     with open_import_sheet(path, sheet_name=job.sheet_name) as sheet:
-        if not job.detected_format:
+        if not job.column_mapping:
             ImportJob.objects.filter(id=job.id).update(
                 detected_format=sheet.format,
                 column_mapping={f.value: sheet.header.label(f) for f in sheet.header.columns},

@@ -6,6 +6,7 @@ Refusals are `ImportRefused` (the file) or `ServiceError` (the request).
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from rest_framework import status
 
 from users.api.errors import ServiceError
 from users.imports.errors import ImportRefused
+from users.imports.formats import detect_format
 from users.imports.jobs import new_worker_token, open_job_sheet
 from users.imports.payload import PayloadSheet, write_payload
 from users.imports.pipeline import Chunk, validate_sheet, write_sheet
@@ -88,7 +90,12 @@ def import_job_create(
     send_sms: bool = False,
     sheet_name: str = "",
 ) -> ImportJob:
-    """Store the upload and queue its import; the worker validates (dry run) or imports it."""
+    """Store the upload and queue its import; the worker validates (dry run) or imports it.
+
+    The file's type and safety are checked here, in milliseconds, so a PNG or a
+    decompression bomb is refused while the admin waits instead of failing later
+    in the worker; the stored copy of a refused file is deleted.
+    """
     _check_policy(on_duplicate)
     job = ImportJob(
         created_by=user,
@@ -99,6 +106,19 @@ def import_job_create(
         sheet_name=sheet_name or "",
     )
     _store_upload(job, uploaded_file)
+    try:
+        job.detected_format = detect_format(Path(job.file.path)).format
+    except ImportRefused as refusal:
+        job.file.delete(save=False)
+        logger.warning(
+            "%s user id %s name=%r code=%s %s",
+            LogTag.EXCEL_UPLOAD_REFUSED,
+            user.pk,
+            job.original_filename,
+            refusal.code,
+            refusal.message,
+        )
+        raise
     with transaction.atomic():
         job.save()
         enqueue_import_job(job_id=job.id)

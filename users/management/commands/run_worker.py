@@ -9,6 +9,7 @@ their retention period once an hour. Everything else is db_worker's own loop.
 """
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -54,6 +55,10 @@ class Command(db_worker.Command):
         )
 
     def handle(self, *args: Any, sweep_interval: float, **options: Any) -> None:
+        if settings.TASK_WORKER_NICE:
+            # Web and worker share two small CPUs on Render: status polls must not
+            # wait behind a million-row import (p95 ≤ 150 ms, #7 item 6).
+            os.nice(settings.TASK_WORKER_NICE)
         requeue_stale_imports(stale_after_seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
         close_old_connections()
         stop = threading.Event()
