@@ -10,6 +10,8 @@
 """
 
 import http.client
+import json
+import re
 import signal
 import threading
 import time
@@ -25,6 +27,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.api.test_frontend_http import ApiServer, HttpApi, multipart, start_server, stop_server
+from tests.deploy.stack import prepare_template, running_stack
 from tests.hostile.conftest import sheet_row, stored_form
 from tests.hostile.processes import PrivatePostgres
 from tests.imports.factories import customer_rows
@@ -169,6 +172,41 @@ def test_postgresql_restarted_mid_import_the_job_retries_and_the_table_is_exact(
         RESTART_ROWS,
     )
     assert errors == (len(invalid), len(invalid)), "each bad row's error is recorded exactly once"
+
+
+def test_postgresql_down_for_seconds_while_the_service_is_idle_the_whole_stack_recovers_by_itself(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    """The service as Render runs it (supervisor, gunicorn, task worker) outlives a database outage unaided.
+
+    The idle task worker exits on the lost connection (django-tasks-db's polling loop re-raises it)
+    and the supervisor starts it again, with backoff, until the database is back; gunicorn answers
+    /health 503 meanwhile. What matters is the outcome: the next upload is imported.
+    """
+    template = prepare_template(tmp_path / "template", database_url=private_postgres.url("primepre_restart"))
+    path = write_xlsx(tmp_path / "customers.xlsx", [HEADER, *(sheet_row(n) for n in range(1, 501))])
+    with running_stack(template, tmp_path / "stack", LOG_LEVEL="INFO") as stack:
+        time.sleep(2)  # the task worker is polling an empty queue
+        private_postgres.stop()
+        time.sleep(4)  # long enough for the worker's next polls to find no database
+        assert not stack.healthy(), "/health says so while the database is down"
+        private_postgres.start()
+        stack.wait_until(stack.healthy, timeout=60, what="/health to answer 200 after the outage")
+        status, body = stack.post_file("/api/imports/", path, token=template.token)
+        assert status == 202, body[:500]
+        job_id = json.loads(body)["id"]
+
+        def finished() -> bool:
+            code, answer = stack.get(f"/api/imports/{job_id}/", token=template.token)
+            return code == 200 and json.loads(answer)["is_finished"]
+
+        stack.wait_until(finished, timeout=120, what="the import after the restart to finish")
+        job = json.loads(stack.get(f"/api/imports/{job_id}/", token=template.token)[1])
+        log = stack.log()
+    assert re.search(r"\[SUPERVISOR\] worker pid=\d+ exited with code 1; restarting it", log), (
+        "the worker died on the lost database and the supervisor started it again"
+    )
+    assert (job["status"], job["created_count"]) == ("COMPLETE", 500), job
 
 
 # --- the web worker killed during an upload ----------------------------------------------------------------------
