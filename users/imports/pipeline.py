@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from django.conf import settings
-from django.db import reset_queries, transaction
+from django.db import connection, reset_queries, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -142,6 +142,19 @@ def _row_error(job: ImportJob, problem: RowProblem) -> ImportRowError:
 def save_problems(job: ImportJob, problems: list[RowProblem]) -> None:
     # ignore_conflicts: a chunk replayed after a crash must not record a row twice.
     ImportRowError.objects.bulk_create([_row_error(job, p) for p in problems], batch_size=500, ignore_conflicts=True)
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """On PostgreSQL, let this chunk's COMMIT return before its WAL reaches the disk.
+
+    Safe here because the checkpoint commits in the same transaction as the rows
+    it covers: a server crash can lose the last few chunks' commits, but then it
+    loses their checkpoint too, and the resumed job writes them again. Nothing is
+    half-recorded, and the import stops waiting on an fsync per chunk.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _header_labels(header: HeaderMap) -> dict[Field, str]:
@@ -296,6 +309,7 @@ def write_sheet(
         chunk = whole_chunk.after(checkpoint)
         valid_candidates += len(chunk.candidates)
         with transaction.atomic():
+            _commit_without_waiting_for_disk()
             result = write_candidates(
                 chunk.candidates, job=job, user=user, policy=job.on_duplicate, header_labels=run.labels
             )

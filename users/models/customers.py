@@ -23,8 +23,9 @@ class Customer(models.Model):
     email = models.CharField(max_length=254, blank=True, default="")
     phone = models.CharField(max_length=20, help_text="E.164, e.g. +233241234567")
     region = models.CharField(max_length=20, choices=Region.choices, default=Region.GREATER_ACCRA)
+    # No index: only the upload stats group by it, and every index costs each imported row a write.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     import_job = models.ForeignKey(
         "users.ImportJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="customers"
@@ -56,9 +57,6 @@ class Customer(models.Model):
                 condition=~Q(first_name="") & ~Q(last_name=""),
                 name="customer_names_present",
             ),
-        ]
-        indexes = [
-            models.Index(fields=["last_name", "first_name"], name="customer_name_idx"),
         ]
 
     def __str__(self) -> str:

@@ -67,7 +67,7 @@ class ImportJob(models.Model):
     duplicates_in_file = models.PositiveIntegerField(default=0)
     existing_matches = models.PositiveIntegerField(default=0)
 
-    checkpoint = models.PositiveIntegerField(default=0, help_text="Data rows committed so far.")
+    checkpoint = models.PositiveIntegerField(default=0, help_text="The last source row whose outcome is committed.")
     rows_per_second = models.FloatField(default=0)
     eta_seconds = models.FloatField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
