@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 # Small transactions, so the two jobs' chunks interleave many times while they overlap.
 WORKER_ENV = {"IMPORT_TRANSACTION_ROWS": "250", "LOG_LEVEL": "WARNING"}
-ROWS_PER_FILE = 4000
-OVERLAP = 2000
+ROWS_PER_FILE = 6000
+OVERLAP = 3000
 
 
 def both_finished(jobs: list[ImportJob], workers: list[LiveWorker]) -> list[ImportJob]:
@@ -42,8 +42,8 @@ def ran_at_the_same_time(first: ImportJob, second: ImportJob) -> bool:
 def test_overlapping_files_imported_at_once_create_each_customer_once_and_account_for_every_row(
     admin_user: User, tmp_path: Path
 ) -> None:
-    # File A holds customers 1–4000 in order; file B holds 2001–6000 backwards, so the two
-    # workers reach the shared customers 2001–4000 from opposite ends and meet in the middle.
+    # File A holds customers 1–6000 in order; file B holds 3001–9000 backwards, so the two
+    # workers reach the shared customers 3001–6000 from opposite ends and meet in the middle.
     a_numbers = list(range(1, ROWS_PER_FILE + 1))
     b_numbers = list(range(ROWS_PER_FILE - OVERLAP + 1, 2 * ROWS_PER_FILE - OVERLAP + 1))[::-1]
     file_a = write_xlsx(tmp_path / "branch-a.xlsx", [HEADER, *(sheet_row(n) for n in a_numbers)])
