@@ -266,7 +266,10 @@ def run(args: argparse.Namespace) -> dict:
             elapsed = time.monotonic() - started
             log = stack.log()
         summary = summarise(args, results, states, job_ids, main_job, elapsed, main_finished_at, started, log)
-        return summary | {"load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]}
+        return summary | {
+            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+        }
     finally:
         if database_url:
             drop_pg_database(database_url)
@@ -345,15 +348,20 @@ def verdict(summary: dict) -> list[str]:
 def markdown(summary: dict, command: str) -> str:
     imp = summary["import"]
     rate = f"{summary['rows'] / imp['seconds']:,.0f} rows/s" if imp["seconds"] else "n/a"
+    engine = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[summary["engine"]]
+    uploads = f" and {summary['extra_uploads']} more uploads arrived" if summary["extra_uploads"] else ""
     lines = [
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine ({summary['cpus']} cores, the clients "
+        f"### {summary['rows']:,} rows on {engine}",
+        "",
+        f"Measured {summary.get('measured_at', datetime.now(UTC).strftime('%Y-%m-%d %H:%M'))} UTC on this machine "
+        f"({summary['cpus']} cores, the clients "
         f"on the same cores; 1-minute load average {summary['load_average'][0]} before, "
-        f"{summary['load_average'][1]} after) with `{command}`: {summary['engine']}, one sync web worker and one "
+        f"{summary['load_average'][1]} after) with `{command}`: one sync web worker and one "
         "task worker as on Render's free tier.",
         "",
         f"{summary['clients']} clients polled the job once a second and listed customers every "
-        f"{summary['customers_every']}th poll while a {summary['rows']:,}-row import ran and "
-        f"{summary['extra_uploads']} more uploads arrived. {summary['requests']:,} requests in "
+        f"{summary['customers_every']}th poll while a {summary['rows']:,}-row import ran{uploads}. "
+        f"{summary['requests']:,} requests in "
         f"{summary['seconds']:.0f} s; the main import {imp['status']} in {imp['seconds']} s ({rate}), "
         f"{imp['created']:,} created, {imp['failed']:,} failed rows."
         if imp["created"] is not None
