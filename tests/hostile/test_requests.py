@@ -339,16 +339,6 @@ def test_a_malformed_sign_in_is_a_400_and_issues_no_token(admin_user: User, case
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Bug: a deeply nested JSON body ('[' * 100000, 100 KB, well inside the 50 MB limit) makes DRF's "
-        "JSONParser raise RecursionError, which is not a ValueError, so it escapes as a 500 'Something went "
-        "wrong on the server' and an ERROR log with a traceback, on every JSON endpoint (login included). "
-        "Fix: a JSONParser subclass that turns RecursionError into ParseError, set as DEFAULT_PARSER_CLASSES "
-        "and in the views that name JSONParser (users/api/excel.py)."
-    ),
-)
 @pytest.mark.parametrize("path", [BULK_CREATE, "/api/auth/login/"])
 def test_a_deeply_nested_json_body_is_a_400_not_a_server_error(admin_user: User, path: str) -> None:
     client = client_with(bearer(admin_user))

@@ -26,13 +26,14 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from users.api.errors import ServiceError
+from users.api.parsers import SafeJSONParser
 from users.api.permissions import CanImportCustomers, IsStaffUser
 from users.api.schema import ErrorSerializer
 from users.imports.rows import TEMPLATE_COLUMNS, Candidate, Field, RowProblem
@@ -387,7 +388,7 @@ class BulkCreateApi(APIView):
     """POST /api/auth/customers/excel/bulk-create/: create the posted customers while the client waits."""
 
     permission_classes = (CanImportCustomers,)
-    parser_classes = (JSONParser,)
+    parser_classes = (SafeJSONParser,)
 
     @extend_schema_serializer(component_name="BulkCreateOutput")
     class OutputSerializer(serializers.Serializer):
@@ -448,7 +449,7 @@ class BulkCreateAsyncApi(APIView):
     """POST /api/auth/customers/excel/bulk-create-async/: queue the posted customers for the task worker."""
 
     permission_classes = (CanImportCustomers,)
-    parser_classes = (JSONParser,)
+    parser_classes = (SafeJSONParser,)
 
     @extend_schema_serializer(component_name="BulkCreateAsyncOutput")
     class OutputSerializer(serializers.Serializer):

@@ -42,11 +42,17 @@ def new_worker_token() -> str:
 @contextmanager
 def open_job_sheet(job: ImportJob) -> Iterator[Sheet]:
     """The job's stored source, opened for reading; ImportRefused if it is gone or unusable."""
-    if not job.file:
+    if not job.file or not Path(job.file.path).exists():
+        if job.source == ImportSource.PAYLOAD:
+            # A synchronous bulk-create keeps its rows only in the request; if its
+            # web worker died midway, what it committed stays and the rest is gone.
+            raise ImportRefused(
+                FileErrorCode.FILE_MISSING,
+                "The server stopped while saving these customers; the rows saved so far are kept. "
+                "Send the request again: rows already saved will be skipped.",
+            )
         raise ImportRefused(FileErrorCode.FILE_MISSING, "The uploaded file is no longer stored; upload it again.")
     path = Path(job.file.path)
-    if not path.exists():
-        raise ImportRefused(FileErrorCode.FILE_MISSING, "The uploaded file is no longer stored; upload it again.")
     if job.source == ImportSource.PAYLOAD:
         yield PayloadSheet(path=path)
         return
