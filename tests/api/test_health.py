@@ -44,8 +44,9 @@ def test_health_answers_503_when_the_database_is_unreachable() -> None:
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn_config.py", "primepre.wsgi"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 30
@@ -64,4 +65,5 @@ def test_health_answers_503_when_the_database_is_unreachable() -> None:
                 time.sleep(0.3)
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        output, _ = server.communicate(timeout=30)
+    assert "[HEALTH] database unreachable" in output, "ops see why the check failed"

@@ -85,14 +85,7 @@ def idle_web_worker(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str]
         "openpyxl",
         "python_calamine",
         "twilio",
-        pytest.param(
-            "phonenumbers",
-            marks=pytest.mark.xfail(
-                reason="users/customers/normalise.py imports phonenumbers (2.7 MB) at module level, and the API "
-                "views import the pipeline that uses it; its owner is to move the import into the functions",
-                strict=False,
-            ),
-        ),
+        "phonenumbers",
     ],
 )
 def test_an_idle_web_worker_serving_health_does_not_import(

@@ -19,7 +19,6 @@ from decimal import Decimal, InvalidOperation
 from functools import cache, lru_cache
 from typing import Any
 
-import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
@@ -307,6 +306,8 @@ def _fast_phone_plan(region: str) -> tuple[re.Pattern[str], re.Pattern[str], str
     dropped by Excel (241234567). Validity is phonenumbers' own test, flattened:
     the general pattern, and any number type whose pattern and lengths fit.
     """
+    import phonenumbers  # lazily: an idle web worker never needs its 2.7 MB of metadata
+
     length = _FAST_PHONE_REGIONS.get(region)
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region) if length else None
     if metadata is None or not metadata.national_prefix or metadata.national_prefix_transform_rule:
@@ -357,6 +358,8 @@ _INTERNATIONAL_MIN_DIGITS = 11
 
 def _e164_slow(text: str, region: str) -> str | None:
     """E.164 by phonenumbers, or None when no reading of the text is a valid number."""
+    import phonenumbers
+
     candidates = [text]
     if text.isdigit() and len(text) >= _INTERNATIONAL_MIN_DIGITS:
         candidates.append("+" + text)  # written with its country code but no '+' (8613812345678)
@@ -406,6 +409,8 @@ def _country_name(region: str) -> str:
 
 @cache
 def _example_number(region: str) -> str:
+    import phonenumbers
+
     number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
     if number is None:
         return "+233 24 123 4567"
