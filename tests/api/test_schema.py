@@ -22,6 +22,7 @@ from django.test import Client
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from rest_framework_simplejwt.tokens import RefreshToken
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from users.models import ImportJob, ImportRowError, ImportStatus, RowErrorCode, User
 
@@ -165,4 +166,8 @@ def test_api_answers_every_generated_request_within_its_schema(
         if pick < len(seeded_jobs):
             case.path_parameters["job_id"] = str(seeded_jobs[pick].id)
     token = RefreshToken.for_user(admin_user).access_token
-    case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
+    # Any non-empty bytes fit the upload's schema, but only a spreadsheet is accepted (a PNG is a 400 at
+    # once, by design): the schema can't say "a spreadsheet", so that check is off for uploads alone.
+    is_upload = case.method == "POST" and case.path == "/api/imports/"
+    excluded = [positive_data_acceptance] if is_upload else None
+    case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, excluded_checks=excluded)
