@@ -142,6 +142,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        # Python keeps 128 prepared statements by default; an import's lookups
+        # (thousands of IN parameters each) made that ~55 MB of a 100,000-row
+        # validation's 190 MB peak (measured with make bench).
+        "cached_statements": 16,
     }
 # Tests use a file for SQLite (not :memory:) so real worker processes can share it;
 # TEST_DB_SUFFIX keeps concurrent test runs on one machine apart.

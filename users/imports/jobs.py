@@ -173,17 +173,7 @@ def _finish(job: ImportJob, worker_id: str, status: ImportStatus) -> None:
         "finished_at": timezone.now() if status != ImportStatus.VALIDATED else None,
         "eta_seconds": None,
     }
-    if status == ImportStatus.VALIDATED:
-        fields.update(
-            total_rows=job.total_rows,
-            valid_rows=job.valid_rows,
-            failed_count=job.failed_count,
-            skipped_count=job.skipped_count,
-            duplicates_in_file=job.duplicates_in_file,
-            existing_matches=job.existing_matches,
-            processed_rows=job.processed_rows,
-        )
-    elif status == ImportStatus.COMPLETE:
+    if status == ImportStatus.COMPLETE:
         # The row count is exact now, whatever the sheet's dimension claimed.
         fields["total_rows"] = F("processed_rows")
     ImportJob.objects.filter(id=job.id, worker_id=worker_id).update(**fields)

@@ -254,9 +254,10 @@ def validate_sheet(
         if collect is not None:
             collect(chunk, matches)
         run.end_chunk()
-    for name, value in counts.items():
-        setattr(job, name, value)
-    job.processed_rows = counts["total_rows"]
+    # The pass's verdict, exact now whatever the sheet's dimension claimed.
+    if not run.owned().update(**counts, processed_rows=counts["total_rows"], eta_seconds=None):
+        raise LostOwnership
+    job.refresh_from_db()
     logger.info(
         "%s job=%s rows=%d valid_candidates=%d failed=%d skipped=%d duplicates_in_file=%d seconds=%.2f",
         LogTag.EXCEL_UPLOAD_COMPLETE,

@@ -24,7 +24,7 @@ from users.imports.payload import PayloadSheet, write_payload
 from users.imports.pipeline import Chunk, validate_sheet, write_sheet
 from users.imports.rows import Candidate, RowProblem
 from users.imports.tasks import enqueue_import_job
-from users.imports.write import ExistingMatch, WriteResult
+from users.imports.write import ExistingMatch, WriteResult, customer_from_candidate
 from users.logtags import LogTag
 from users.models import (
     Customer,
@@ -274,18 +274,7 @@ def import_preview(
             extra={"job_id": str(job.id)},
         )
         raise
-    ImportJob.objects.filter(id=job.id).update(
-        status=ImportStatus.VALIDATED,
-        worker_id="",
-        total_rows=job.total_rows,
-        valid_rows=job.valid_rows,
-        processed_rows=job.processed_rows,
-        failed_count=job.failed_count,
-        skipped_count=job.skipped_count,
-        duplicates_in_file=job.duplicates_in_file,
-        existing_matches=job.existing_matches,
-        eta_seconds=None,
-    )
+    ImportJob.objects.filter(id=job.id).update(status=ImportStatus.VALIDATED, worker_id="")
     job.refresh_from_db()
     return ImportPreview(
         job=job,
@@ -343,15 +332,8 @@ def customer_bulk_create(
 
     def collect(chunk: Chunk, result: WriteResult) -> None:
         for customer_id, candidate in result.created:
-            customer = Customer(
-                id=customer_id,
-                shipping_mark=candidate.shipping_mark,
-                first_name=candidate.first_name,
-                last_name=candidate.last_name,
-                email=candidate.email,
-                phone=candidate.phone,
-                region=candidate.region,
-            )
+            customer = customer_from_candidate(candidate, job=job, user=user)
+            customer.pk = customer_id
             created.append(CreatedCustomer(customer, candidate.row_number))
         first_problem: dict[int, RowProblem] = {}
         for problem in (*chunk.invalid, *chunk.duplicates, *result.problems):

@@ -183,7 +183,8 @@ def existing_match_problem(match: ExistingMatch, *, policy: str, header_labels: 
     )
 
 
-def _new_customer(candidate: Candidate, *, job: ImportJob | None, user: User | None) -> Customer:
+def customer_from_candidate(candidate: Candidate, *, job: ImportJob | None, user: User | None) -> Customer:
+    """An unsaved Customer holding a candidate's normal-form values."""
     return Customer(
         shipping_mark=candidate.shipping_mark,
         first_name=candidate.first_name,
@@ -291,7 +292,7 @@ def _insert(candidates: list[Candidate], *, job: ImportJob | None, user: User | 
     """
     connection = connections[router.db_for_write(Customer)]
     if connection.vendor != "postgresql":
-        customers = [_new_customer(c, job=job, user=user) for c in candidates]
+        customers = [customer_from_candidate(c, job=job, user=user) for c in candidates]
         Customer.objects.bulk_create(customers, batch_size=settings.BULK_CREATE_BATCH_SIZE)
         return [customer.pk for customer in customers]
     from psycopg import sql
@@ -335,7 +336,7 @@ def _create_one_by_one(
     header_labels: dict[Field, str],
 ) -> None:
     for candidate in candidates:
-        customer = _new_customer(candidate, job=job, user=user)
+        customer = customer_from_candidate(candidate, job=job, user=user)
         try:
             with transaction.atomic():
                 customer.save(force_insert=True)
