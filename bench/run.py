@@ -198,7 +198,7 @@ def chart(results: list[Measure]) -> None:
 
     figure, axes = plt.subplots(figsize=(8, 5), dpi=110)
     for engine in sorted({m.engine for m in results}):
-        for stage, style in (("read", ":"), ("validate", "--"), ("import", "-")):
+        for stage, style in (("read", ":"), ("validate", "--"), ("import", "-"), ("validate + import", "-.")):
             points = sorted(
                 (m.rows, m.pipeline_seconds or m.seconds) for m in results if m.engine == engine and m.stage == stage
             )
