@@ -33,6 +33,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from users.api.errors import ServiceError
+from users.api.imports import SmsCountsSerializer
 from users.api.parsers import SafeJSONParser
 from users.api.permissions import CanImportCustomers, IsStaffUser
 from users.api.schema import ErrorSerializer
@@ -489,20 +490,6 @@ class BulkCreateAsyncApi(APIView):
             "status": "QUEUED",
         }
         return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
-
-
-@extend_schema_serializer(component_name="BulkCreateStatusSms")
-class SmsCountsSerializer(serializers.Serializer):
-    """How the job's welcome texts stand; `disabled` when this server can't send SMS at all."""
-
-    queued = serializers.IntegerField()
-    sending = serializers.IntegerField()
-    sent = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    skipped = serializers.IntegerField()
-    pending = serializers.IntegerField()
-    total = serializers.IntegerField()
-    disabled = serializers.BooleanField()
 
 
 def visible_job(*, user: Any, task_id: str) -> ImportJob:

@@ -66,6 +66,7 @@ class SmsCountsSerializer(serializers.Serializer):
     sending = serializers.IntegerField()
     skipped = serializers.IntegerField()
     pending = serializers.IntegerField(help_text="Queued, waiting for a retry, or in flight.")
+    total = serializers.IntegerField()
     disabled = serializers.BooleanField(help_text="True when this server has no SMS backend configured.")
 
 
