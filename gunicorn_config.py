@@ -22,6 +22,7 @@ PROJECT_DIR = str(Path(__file__).resolve().parent)
 if PROJECT_DIR not in sys.path:
     sys.path.insert(0, PROJECT_DIR)
 
+from primepre.env import env_int  # noqa: E402 - needs PROJECT_DIR on sys.path
 from users.logtags import LogTag  # noqa: E402 - needs PROJECT_DIR on sys.path
 
 logger = logging.getLogger("gunicorn.error")
@@ -30,38 +31,27 @@ logger = logging.getLogger("gunicorn.error")
 WARM_UP_PATH = "/api/imports/"
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        # Raised at start-up, so a typo in Render's dashboard fails the deploy loudly.
-        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
-
-
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT') or '8000'}"  # noqa: S104 - Render routes to $PORT
-workers = _env_int("GUNICORN_WORKERS", 0) or _env_int("WEB_CONCURRENCY", 1)
+workers = env_int("GUNICORN_WORKERS", 0) or env_int("WEB_CONCURRENCY", 1)
 worker_class = "sync"
 # Imports run in the task worker; 600 s only covers a slow validate-only upload
 # preview of a 50 MB sheet on a shared CPU (#7 item 1).
-timeout = _env_int("GUNICORN_TIMEOUT", 600)
-graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 60)
+timeout = env_int("GUNICORN_TIMEOUT", 600)
+graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 60)
 keepalive = 5
 backlog = 1024
 # Recycling bounds slow growth (fragmentation, caches); 0 switches it off (the leak test does).
-max_requests = _env_int("GUNICORN_MAX_REQUESTS", 150)
-max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 50)
+max_requests = env_int("GUNICORN_MAX_REQUESTS", 150)
+max_requests_jitter = env_int("GUNICORN_MAX_REQUESTS_JITTER", 50)
 # Recycle a worker after the request that pushed it past this RSS (see post_request); 0 = never.
-worker_max_rss_mb = _env_int("GUNICORN_WORKER_MAX_RSS_MB", 200)
+worker_max_rss_mb = env_int("GUNICORN_WORKER_MAX_RSS_MB", 200)
 # Django and every view are loaded once, in the master (see when_ready), so a recycled
 # worker is a fork away from serving. Without it each recycle is a Django start-up
 # (~1 s, several on a busy box) with every request waiting: with 20 clients polling
 # once a second and max_requests 150, one every ~8 s (docs/performance.md#load-test).
 # The forked worker shares those pages: RSS counts them in both processes, the
 # container's memory (and PSS) once.
-preload_app = _env_int("GUNICORN_PRELOAD", 1) != 0
+preload_app = env_int("GUNICORN_PRELOAD", 1) != 0
 # The control socket (gunicorn >= 25.1) starts an asyncio thread in the master and
 # one shared path under $HOME, which several local gunicorns would fight over.
 control_socket_disable = True

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from primepre.env import env_float, env_int
 from users.logtags import LogTag  # an enum, nothing more: the supervisor never imports Django
 
 # Not __name__: that is "__main__" under `python -m`, and ops filter on this name.
@@ -43,26 +44,6 @@ logger = logging.getLogger("primepre.supervisor")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 0.1
-
-
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise SystemExit(f"{name} must be a number of seconds, got {value!r}") from None
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise SystemExit(f"{name} must be a whole number, got {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -76,11 +57,14 @@ class Timings:
 
     @classmethod
     def from_env(cls) -> "Timings":
-        return cls(
-            worker_grace_seconds=_env_float("SUPERVISOR_WORKER_GRACE_SECONDS", cls.worker_grace_seconds),
-            stop_seconds=_env_float("SUPERVISOR_STOP_SECONDS", cls.stop_seconds),
-            max_backoff_seconds=_env_float("SUPERVISOR_MAX_BACKOFF_SECONDS", cls.max_backoff_seconds),
-        )
+        try:
+            return cls(
+                worker_grace_seconds=env_float("SUPERVISOR_WORKER_GRACE_SECONDS", cls.worker_grace_seconds),
+                stop_seconds=env_float("SUPERVISOR_STOP_SECONDS", cls.stop_seconds),
+                max_backoff_seconds=env_float("SUPERVISOR_MAX_BACKOFF_SECONDS", cls.max_backoff_seconds),
+            )
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
 
 
 def describe_exit(returncode: int) -> str:
@@ -273,10 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--no-web", action="store_true", help="run only the task worker")
     parser.add_argument("--no-worker", action="store_true", help="run only the web server")
+    try:
+        task_workers = env_int("SUPERVISOR_TASK_WORKERS", 1)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     parser.add_argument(
         "--task-workers",
         type=int,
-        default=_env_int("SUPERVISOR_TASK_WORKERS", 1),
+        default=task_workers,
         help="task worker processes to run (default: SUPERVISOR_TASK_WORKERS or 1); each costs ~50 MB idle",
     )
     return parser
