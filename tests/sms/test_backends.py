@@ -20,7 +20,6 @@ from users.sms.backends import (
     TwilioBackend,
     backend_name,
     get_backend,
-    mask_phone,
     send_sms,
 )
 
@@ -117,10 +116,6 @@ def test_wrong_credentials_are_a_permanent_error(twilio_settings: Settings, twil
 def test_the_auth_token_never_shows_in_the_backend_repr(twilio_settings: Settings) -> None:
     assert AUTH_TOKEN not in repr(get_backend())
     assert isinstance(get_backend(), TwilioBackend)
-
-
-def test_phone_numbers_in_logs_keep_only_country_code_and_last_digits() -> None:
-    assert mask_phone("+233241234567") == "+233******567"
 
 
 def test_twilio_is_imported_only_when_a_text_is_sent_through_it() -> None:

@@ -55,13 +55,6 @@ class SmsBackend(Protocol):
     def send(self, *, to: str, body: str) -> SendResult: ...
 
 
-def mask_phone(phone: str) -> str:
-    """A phone number fit for logs: country code and last three digits (`+233******567`)."""
-    if len(phone) <= 7:
-        return "*" * len(phone)
-    return phone[:4] + "*" * (len(phone) - 7) + phone[-3:]
-
-
 class DisabledBackend:
     """SMS is off: nothing is sent. The one warning is logged at start-up (users/apps.py)."""
 

@@ -20,8 +20,9 @@ from django.db.models import Min, Q
 from django.utils import timezone
 
 from users.logtags import LogTag
+from users.masking import mask_phone
 from users.models import Customer, ImportJob, SmsMessage, SmsStatus
-from users.sms.backends import SmsBackend, SmsSendError, get_backend, mask_phone, sms_enabled
+from users.sms.backends import SmsBackend, SmsSendError, get_backend, sms_enabled
 from users.sms.retry import TokenBucket, backoff_delay
 from users.sms.tasks import enqueue_import_sms
 
