@@ -9,6 +9,11 @@ PIP := $(VENV)/bin/pip
 PG_URL ?= postgres://postgres@127.0.0.1:5432/primepre
 PYTEST_ARGS ?=
 
+# The service is production-safe by default (DEBUG off, a real SECRET_KEY required);
+# the local targets ask for development mode, with this machine's own generated key
+# (.run/development-secret-key). Set DEBUG=false and SECRET_KEY to try production mode.
+migrate admin run lint: export DEBUG ?= true
+
 .PHONY: help run test test-sqlite test-postgres lint postgres bench migrate admin install install-dev clean chromium screenshots
 
 help: ## list the targets

@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from primepre.env import env_bool, env_float, env_int, env_list, env_str
+from primepre.secret_key import development_secret_key, secret_key_problem
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -21,17 +22,20 @@ MB = 1024 * 1024
 # Render sets RENDER=true in every service; IS_RENDER lets other hosts opt in.
 ON_RENDER = env_bool("RENDER") or env_bool("IS_RENDER")
 
-DEBUG = env_bool("DEBUG", default=not ON_RENDER)
+# --- Safe by default: DEBUG and SECRET_KEY ---------------------------------------
+# DEBUG is off unless asked for, on every host: a server started with no
+# configuration must not show tracebacks to strangers or sign tokens with a key
+# anyone can read. `make run` and the test suite ask for it (Makefile, and
+# [tool.pytest_env] in pyproject.toml).
+DEBUG = env_bool("DEBUG")
 
+# Outside DEBUG only a real key from the environment will do (primepre/secret_key.py
+# says what "real" means); in DEBUG without one, this machine's own key, made once.
 SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. It is required when DEBUG is off: "
-            "set SECRET_KEY in the environment (Render's blueprint generates one)."
-        )
-    # Development only: a fixed, clearly-insecure key so sessions survive restarts.
-    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
+if DEBUG and not SECRET_KEY:
+    SECRET_KEY = development_secret_key(BASE_DIR / ".run" / "development-secret-key")
+elif not DEBUG and (secret_key_refused := secret_key_problem(SECRET_KEY)):
+    raise ImproperlyConfigured(secret_key_refused)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 if ON_RENDER and (render_host := env_str("RENDER_EXTERNAL_HOSTNAME")):

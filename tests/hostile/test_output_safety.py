@@ -190,7 +190,7 @@ def validated_html_job(admin_user: User, tmp_path: Path) -> ImportJob:
 
 # --- secrets in logs ----------------------------------------------------------------------------------------------
 
-SECRET_KEY = "hostile-suite-secret-key-9f3c1a7e5b"
+SECRET_KEY = "hostile-suite-secret-key-9f3c1a7e5b-d41d8cd98f00b204e9800998ecf8427e"
 TWILIO_SID = "AC" + "feedface" * 4
 TWILIO_TOKEN = "hostile-twilio-token-5d1e9b"
 OTHER_TOKEN = "hostile-wrong-twilio-token-77c2"
