@@ -27,6 +27,11 @@ print(json.dumps({
     "debug": settings.DEBUG,
     "secret_key_sha256": hashlib.sha256(settings.SECRET_KEY.encode()).hexdigest(),
     "secret_key_length": len(settings.SECRET_KEY),
+    "ssl_redirect": settings.SECURE_SSL_REDIRECT,
+    "proxy_ssl_header": settings.SECURE_PROXY_SSL_HEADER,
+    "hsts": [settings.SECURE_HSTS_SECONDS, settings.SECURE_HSTS_INCLUDE_SUBDOMAINS, settings.SECURE_HSTS_PRELOAD],
+    "secure_cookies": [settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE],
+    "httponly_cookies": [settings.SESSION_COOKIE_HTTPONLY, settings.CSRF_COOKIE_HTTPONLY],
     "twilio": settings.TWILIO_ENABLED,
     "cors_all": settings.CORS_ALLOW_ALL_ORIGINS,
     "cors": settings.CORS_ALLOWED_ORIGINS,
@@ -50,6 +55,8 @@ SCRUBBED = {
     "CORS_ALLOWED_ORIGINS",
     "SMS_BACKEND",
     "LOG_FORMAT",
+    "ALLOW_PLAIN_HTTP",
+    "SECURE_HSTS_SECONDS",
 }
 
 
@@ -79,6 +86,7 @@ def settings_for(**env: str) -> dict:
 def test_debug_is_off_unless_asked_for_on_any_host() -> None:
     values = settings_for(SECRET_KEY=REAL_KEY)
     assert values["debug"] is False, "no DEBUG in the environment must mean production mode, Render or not"
+    assert values["ssl_redirect"] and values["secure_cookies"] == [True, True], "and production's HTTPS defaults"
 
 
 def test_missing_secret_key_with_debug_off_is_a_clear_startup_error() -> None:
@@ -235,3 +243,45 @@ def test_the_test_suite_itself_runs_in_development_mode_without_any_environment(
         timeout=120,
     )
     assert "SECRET_KEY is not set" in asked.stdout + asked.stderr, "a DEBUG the environment sets is left alone"
+
+
+# --- HTTPS and the deploy check --------------------------------------------------------------------------------
+
+
+def test_django_deploy_check_passes_on_render_with_a_real_key() -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**clean, "RENDER": "true", "SECRET_KEY": REAL_KEY},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_on_render_https_is_required_and_the_proxy_header_trusted() -> None:
+    values = settings_for(RENDER="true", SECRET_KEY=REAL_KEY)
+    assert values["debug"] is False and values["ssl_redirect"] is True
+    assert values["proxy_ssl_header"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert values["hsts"] == [365 * 24 * 3600, True, True]
+    assert values["secure_cookies"] == [True, True] and values["httponly_cookies"] == [True, True]
+
+
+def test_off_render_the_forwarded_header_is_not_trusted() -> None:
+    values = settings_for(SECRET_KEY=REAL_KEY)
+    assert values["proxy_ssl_header"] is None, "anyone could send X-Forwarded-Proto to a service reached directly"
+
+
+def test_a_private_plain_http_deployment_must_say_so_and_keeps_the_rest() -> None:
+    values = settings_for(SECRET_KEY=REAL_KEY, ALLOW_PLAIN_HTTP="true")
+    assert values["ssl_redirect"] is False and values["secure_cookies"] == [False, False]
+    assert values["hsts"][0] == 0, "no HSTS promise from a host that serves plain HTTP"
+    assert values["httponly_cookies"] == [True, True]
+
+
+def test_plain_http_is_refused_on_render() -> None:
+    result = load_settings(RENDER="true", SECRET_KEY=REAL_KEY, ALLOW_PLAIN_HTTP="true")
+    assert result.returncode != 0 and "ALLOW_PLAIN_HTTP is set on Render" in result.stderr

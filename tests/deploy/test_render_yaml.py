@@ -116,6 +116,21 @@ def test_secrets_are_entered_in_renders_dashboard_never_committed(web: dict[str,
         assert variables[key] == {"key": key, "sync": False}, f"{key} must be entered in Render's dashboard"
 
 
+def test_the_blueprint_keeps_the_production_defaults(web: dict[str, Any]) -> None:
+    variables = env_vars(web)
+    assert variables["DEBUG"]["value"] == "false"
+    assert "ALLOW_PLAIN_HTTP" not in variables, "Render serves HTTPS; settings refuse plain HTTP there"
+
+
+def test_renders_health_check_path_is_never_redirected_to_https(web: dict[str, Any]) -> None:
+    from django.conf import settings
+
+    path = web["healthCheckPath"].lstrip("/")
+    assert any(re.search(pattern, path) for pattern in settings.SECURE_REDIRECT_EXEMPT), (
+        "Render's health check calls over plain HTTP; a redirect would fail every deploy"
+    )
+
+
 def test_python_and_concurrency_are_pinned(web: dict[str, Any]) -> None:
     variables = env_vars(web)
     local = (ROOT / ".python-version").read_text().strip()
