@@ -42,7 +42,7 @@ admin: migrate ## create an admin login unless one exists (prints a generated pa
 
 run: admin ## install, migrate, create an admin, then serve web + worker on http://127.0.0.1:8000
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	@echo "Serving on http://127.0.0.1:8000  (admin: /admin/, imports: /imports/, health: /health). Ctrl+C stops."
+	@echo "Serving on http://127.0.0.1:8000  (admin: /$${ADMIN_URL:-admin/}, imports: /imports/, health: /health). Ctrl+C stops."
 	GUNICORN_BIND=$${GUNICORN_BIND:-127.0.0.1:8000} $(PY) -m primepre.supervisor
 
 lint: install-dev ## ruff, and a check that models and migrations agree

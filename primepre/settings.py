@@ -296,6 +296,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # Our pages only link to themselves and Django's admin; other sites learn nothing of our URLs.
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Django's admin, at a path of your choosing: bots that try passwords on /admin/ find nothing there.
+ADMIN_URL = (env_str("ADMIN_URL").strip("/") or "admin") + "/"
+if ADMIN_URL.split("/")[0] in {"api", "accounts", "imports", "health", "static", "media"}:
+    raise ImproperlyConfigured(f"ADMIN_URL {ADMIN_URL!r} would hide the service's own pages; choose another path.")
 
 APP_VERSION = env_str("APP_VERSION", "1.0.0")
 

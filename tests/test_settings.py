@@ -22,6 +22,7 @@ REAL_KEY = secrets.token_urlsafe(50)
 PROBE = """
 import django, hashlib, json
 from django.conf import settings
+from django.urls import reverse
 django.setup()
 print(json.dumps({
     "debug": settings.DEBUG,
@@ -32,6 +33,7 @@ print(json.dumps({
     "hsts": [settings.SECURE_HSTS_SECONDS, settings.SECURE_HSTS_INCLUDE_SUBDOMAINS, settings.SECURE_HSTS_PRELOAD],
     "secure_cookies": [settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE],
     "httponly_cookies": [settings.SESSION_COOKIE_HTTPONLY, settings.CSRF_COOKIE_HTTPONLY],
+    "admin_url": reverse("admin:index"),
     "twilio": settings.TWILIO_ENABLED,
     "cors_all": settings.CORS_ALLOW_ALL_ORIGINS,
     "cors": settings.CORS_ALLOWED_ORIGINS,
@@ -56,6 +58,7 @@ SCRUBBED = {
     "SMS_BACKEND",
     "LOG_FORMAT",
     "ALLOW_PLAIN_HTTP",
+    "ADMIN_URL",
     "SECURE_HSTS_SECONDS",
 }
 
@@ -245,7 +248,7 @@ def test_the_test_suite_itself_runs_in_development_mode_without_any_environment(
     assert "SECRET_KEY is not set" in asked.stdout + asked.stderr, "a DEBUG the environment sets is left alone"
 
 
-# --- HTTPS and the deploy check --------------------------------------------------------------------------------
+# --- HTTPS, the deploy check and the admin's URL --------------------------------------------------------------------
 
 
 def test_django_deploy_check_passes_on_render_with_a_real_key() -> None:
@@ -285,3 +288,13 @@ def test_a_private_plain_http_deployment_must_say_so_and_keeps_the_rest() -> Non
 def test_plain_http_is_refused_on_render() -> None:
     result = load_settings(RENDER="true", SECRET_KEY=REAL_KEY, ALLOW_PLAIN_HTTP="true")
     assert result.returncode != 0 and "ALLOW_PLAIN_HTTP is set on Render" in result.stderr
+
+
+def test_the_admin_moves_to_admin_url() -> None:
+    assert settings_for(DEBUG="true")["admin_url"] == "/admin/"
+    assert settings_for(DEBUG="true", ADMIN_URL="/back-office-7f3e/")["admin_url"] == "/back-office-7f3e/"
+
+
+def test_an_admin_url_that_would_hide_the_services_own_pages_is_refused() -> None:
+    result = load_settings(DEBUG="true", ADMIN_URL="api")
+    assert result.returncode != 0 and "ADMIN_URL 'api/' would hide" in result.stderr

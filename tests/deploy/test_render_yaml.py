@@ -120,6 +120,7 @@ def test_the_blueprint_keeps_the_production_defaults(web: dict[str, Any]) -> Non
     variables = env_vars(web)
     assert variables["DEBUG"]["value"] == "false"
     assert "ALLOW_PLAIN_HTTP" not in variables, "Render serves HTTPS; settings refuse plain HTTP there"
+    assert variables["ADMIN_URL"] == {"key": "ADMIN_URL", "sync": False}, "each deployment picks its admin's path"
 
 
 def test_renders_health_check_path_is_never_redirected_to_https(web: dict[str, Any]) -> None:
