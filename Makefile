@@ -9,6 +9,11 @@ PIP := $(VENV)/bin/pip
 PG_URL ?= postgres://postgres@127.0.0.1:5432/primepre
 PYTEST_ARGS ?=
 
+# The service is production-safe by default (DEBUG off, a real SECRET_KEY required);
+# the local targets ask for development mode, with this machine's own generated key
+# (.run/development-secret-key). Set DEBUG=false and SECRET_KEY to try production mode.
+migrate admin run lint: export DEBUG ?= true
+
 .PHONY: help run test test-sqlite test-postgres lint postgres bench migrate admin install install-dev clean chromium screenshots
 
 help: ## list the targets
@@ -37,7 +42,7 @@ admin: migrate ## create an admin login unless one exists (prints a generated pa
 
 run: admin ## install, migrate, create an admin, then serve web + worker on http://127.0.0.1:8000
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	@echo "Serving on http://127.0.0.1:8000  (admin: /admin/, imports: /imports/, health: /health). Ctrl+C stops."
+	@echo "Serving on http://127.0.0.1:8000  (admin: /$${ADMIN_URL:-admin/}, imports: /imports/, health: /health). Ctrl+C stops."
 	GUNICORN_BIND=$${GUNICORN_BIND:-127.0.0.1:8000} $(PY) -m primepre.supervisor
 
 lint: install-dev ## ruff, and a check that models and migrations agree

@@ -64,8 +64,11 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
 loglevel = LOG_LEVEL.lower()
 accesslog = "-"
 errorlog = "-"
-# The client behind Render's proxy, the request, status, bytes and the duration in ms (%(M)s).
-access_log_format = '%(h)s %({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms %(p)s "%(a)s"'
+# The client behind Render's proxy, the method, path and protocol, status, bytes and the
+# duration in ms (%(M)s). The path without its query string (%(U)s, not the request
+# line %(r)s): the frontend searches customers by phone number and email in it
+# (/api/auth/admin/users/?search=...), and a log line must not carry them.
+access_log_format = '%(h)s %({x-forwarded-for}i)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms %(p)s "%(a)s"'
 # Same line shape as Django's own logging (primepre/settings.py), JSON included, so the
 # master, the web worker and the task worker read alike in one log stream.
 logconfig_dict = {

@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from primepre.env import env_bool, env_float, env_int, env_list, env_str
+from primepre.secret_key import development_secret_key, secret_key_problem
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -21,17 +22,20 @@ MB = 1024 * 1024
 # Render sets RENDER=true in every service; IS_RENDER lets other hosts opt in.
 ON_RENDER = env_bool("RENDER") or env_bool("IS_RENDER")
 
-DEBUG = env_bool("DEBUG", default=not ON_RENDER)
+# --- Safe by default: DEBUG and SECRET_KEY ---------------------------------------
+# DEBUG is off unless asked for, on every host: a server started with no
+# configuration must not show tracebacks to strangers or sign tokens with a key
+# anyone can read. `make run` and the test suite ask for it (Makefile, and
+# [tool.pytest_env] in pyproject.toml).
+DEBUG = env_bool("DEBUG")
 
+# Outside DEBUG only a real key from the environment will do (primepre/secret_key.py
+# says what "real" means); in DEBUG without one, this machine's own key, made once.
 SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. It is required when DEBUG is off: "
-            "set SECRET_KEY in the environment (Render's blueprint generates one)."
-        )
-    # Development only: a fixed, clearly-insecure key so sessions survive restarts.
-    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
+if DEBUG and not SECRET_KEY:
+    SECRET_KEY = development_secret_key(BASE_DIR / ".run" / "development-secret-key")
+elif not DEBUG and (secret_key_refused := secret_key_problem(SECRET_KEY)):
+    raise ImproperlyConfigured(secret_key_refused)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 if ON_RENDER and (render_host := env_str("RENDER_EXTERNAL_HOSTNAME")):
@@ -253,11 +257,49 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": True,
 }
 
-if not DEBUG:
+# --- HTTPS and browser protections -----------------------------------------------
+# Outside DEBUG the service is HTTPS-only: plain HTTP is redirected, browsers are
+# told to never use it again (HSTS), and cookies are never sent over it. A private
+# deployment on a closed network without TLS says so with ALLOW_PLAIN_HTTP=true;
+# Render always has TLS, so there the switch is refused.
+ALLOW_PLAIN_HTTP = env_bool("ALLOW_PLAIN_HTTP")
+if ALLOW_PLAIN_HTTP and ON_RENDER:
+    raise ImproperlyConfigured(
+        "ALLOW_PLAIN_HTTP is set on Render, which always serves HTTPS: remove it from the service's environment."
+    )
+HTTPS_ONLY = not DEBUG and not ALLOW_PLAIN_HTTP
+if ON_RENDER:
+    # Render's proxy ends TLS and sets X-Forwarded-Proto on every request it passes
+    # on; nothing else can reach the service, so the header is trusted there only.
+    # (Behind a TLS proxy on the same machine, gunicorn trusts it itself: its
+    # forwarded_allow_ips is 127.0.0.1 by default.)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=ON_RENDER)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=ON_RENDER)
-    SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_SSL_REDIRECT = HTTPS_ONLY
+# Render's health check calls /health over plain HTTP from inside Render; a redirect would fail it.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+# One year, sub-domains included, preload allowed: the length the browsers' preload
+# list asks for. The service's host serves nothing over HTTP, ever; the only
+# sub-domains HSTS reaches are those of that host. 0 switches HSTS off (docs/deploy.md).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600) if HTTPS_ONLY else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = HTTPS_ONLY
+CSRF_COOKIE_SECURE = HTTPS_ONLY
+# No script reads either cookie: the import page gets its CSRF token from the page
+# itself (users/web/views.py), the React frontend signs requests with a JWT.
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+# Lax, not Strict: a link to /imports/ from an email or chat must open signed in.
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# Our pages only link to themselves and Django's admin; other sites learn nothing of our URLs.
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Django's admin, at a path of your choosing: bots that try passwords on /admin/ find nothing there.
+ADMIN_URL = (env_str("ADMIN_URL").strip("/") or "admin") + "/"
+if ADMIN_URL.split("/")[0] in {"api", "accounts", "imports", "health", "static", "media"}:
+    raise ImproperlyConfigured(f"ADMIN_URL {ADMIN_URL!r} would hide the service's own pages; choose another path.")
 
 APP_VERSION = env_str("APP_VERSION", "1.0.0")
 

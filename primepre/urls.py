@@ -1,5 +1,6 @@
 """Top-level routes: health, the JSON API, the admin's import pages and Django's admin."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -8,7 +9,7 @@ from users.api.health import health
 urlpatterns = [
     path("health", health, name="health"),
     path("api/", include("users.api.urls")),
-    path("admin/", admin.site.urls),
+    path(settings.ADMIN_URL, admin.site.urls),  # admin/ unless ADMIN_URL says otherwise
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("users.web.urls")),
 ]

@@ -1,18 +1,39 @@
 """The settings failsafes: each one loads settings in a fresh interpreter with a chosen environment."""
 
+import functools
+import hashlib
+import json
 import os
+import secrets
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+
+from primepre.secret_key import PUBLISHED_DEVELOPMENT_KEY, development_secret_key
+
 ROOT = Path(__file__).resolve().parent.parent
+# What `python -c 'import secrets; print(secrets.token_urlsafe(50))'` prints: a key Django's deploy check accepts.
+REAL_KEY = secrets.token_urlsafe(50)
 
 PROBE = """
-import django, json
+import django, hashlib, json
 from django.conf import settings
+from django.urls import reverse
 django.setup()
 print(json.dumps({
     "debug": settings.DEBUG,
+    "secret_key_sha256": hashlib.sha256(settings.SECRET_KEY.encode()).hexdigest(),
+    "secret_key_length": len(settings.SECRET_KEY),
+    "ssl_redirect": settings.SECURE_SSL_REDIRECT,
+    "proxy_ssl_header": settings.SECURE_PROXY_SSL_HEADER,
+    "hsts": [settings.SECURE_HSTS_SECONDS, settings.SECURE_HSTS_INCLUDE_SUBDOMAINS, settings.SECURE_HSTS_PRELOAD],
+    "secure_cookies": [settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE],
+    "httponly_cookies": [settings.SESSION_COOKIE_HTTPONLY, settings.CSRF_COOKIE_HTTPONLY],
+    "admin_url": reverse("admin:index"),
     "twilio": settings.TWILIO_ENABLED,
     "cors_all": settings.CORS_ALLOW_ALL_ORIGINS,
     "cors": settings.CORS_ALLOWED_ORIGINS,
@@ -36,6 +57,9 @@ SCRUBBED = {
     "CORS_ALLOWED_ORIGINS",
     "SMS_BACKEND",
     "LOG_FORMAT",
+    "ALLOW_PLAIN_HTTP",
+    "ADMIN_URL",
+    "SECURE_HSTS_SECONDS",
 }
 
 
@@ -48,10 +72,24 @@ def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
 
 
 def loaded(result: subprocess.CompletedProcess[str]) -> dict:
-    import json
-
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@functools.cache
+def _settings_for(env: frozenset[tuple[str, str]]) -> dict:
+    return loaded(load_settings(**dict(env)))
+
+
+def settings_for(**env: str) -> dict:
+    """The settings an environment gives, loaded once per environment for the whole module (each load is ~1 s)."""
+    return _settings_for(frozenset(env.items()))
+
+
+def test_debug_is_off_unless_asked_for_on_any_host() -> None:
+    values = settings_for(SECRET_KEY=REAL_KEY)
+    assert values["debug"] is False, "no DEBUG in the environment must mean production mode, Render or not"
+    assert values["ssl_redirect"] and values["secure_cookies"] == [True, True], "and production's HTTPS defaults"
 
 
 def test_missing_secret_key_with_debug_off_is_a_clear_startup_error() -> None:
@@ -93,7 +131,7 @@ def test_cors_never_allows_every_origin_outside_debug() -> None:
     values = loaded(
         load_settings(
             DEBUG="false",
-            SECRET_KEY="x" * 50,
+            SECRET_KEY=REAL_KEY,
             CORS_ALLOW_ALL_ORIGINS="true",
             CORS_ALLOWED_ORIGINS="https://app.example.com, https://admin.example.com",
         )
@@ -103,14 +141,13 @@ def test_cors_never_allows_every_origin_outside_debug() -> None:
 
 
 def test_uploaded_files_spool_to_disk_while_json_bodies_may_be_large() -> None:
-    values = loaded(load_settings(DEBUG="true"))
+    values = settings_for(DEBUG="true")
     assert values["file_upload_max"] <= 2 * 1024 * 1024, "uploaded files must not be held in RAM"
     assert values["data_upload_max"] == 50 * 1024 * 1024
     assert values["fields_max"] == 50_000
 
 
 def test_json_log_format_writes_one_object_per_line_with_extras() -> None:
-    import json
     import logging
 
     from primepre.logging import JsonFormatter
@@ -123,3 +160,141 @@ def test_json_log_format_writes_one_object_per_line_with_extras() -> None:
     assert payload["message"] == "[BULK-CREATE-START] job=j1"
     assert payload["level"] == "INFO" and payload["logger"] == "users.imports" and payload["time"]
     assert payload["job_id"] == "j1"
+
+
+# --- SECRET_KEY ----------------------------------------------------------------------------------------------------
+
+WEAK_KEYS = {
+    "django's insecure prefix": ("django-insecure-" + secrets.token_urlsafe(50), "starts with 'django-insecure-'"),
+    "the key once published in settings.py": (PUBLISHED_DEVELOPMENT_KEY, "published in this project's source"),
+    "too short": (secrets.token_urlsafe(30), "a real key has at least 50"),
+    "too uniform": ("ab" * 40, "uses only 2 different characters"),
+}
+
+
+@pytest.mark.parametrize("key", list(WEAK_KEYS))
+def test_a_key_that_is_not_a_real_secret_stops_start_up_outside_debug(key: str) -> None:
+    value, reason = WEAK_KEYS[key]
+    result = load_settings(SECRET_KEY=value)
+    assert result.returncode != 0, f"settings loaded with {key} as SECRET_KEY"
+    assert reason in result.stderr and "Set SECRET_KEY to a long random value" in result.stderr, result.stderr[-800:]
+    assert value not in result.stderr, "the refused key itself must not reach the log"
+
+
+def test_in_debug_each_machine_makes_its_own_key_once_and_keeps_it() -> None:
+    first = settings_for(DEBUG="true")
+    second = loaded(load_settings(DEBUG="true"))
+    key_file = ROOT / ".run" / "development-secret-key"
+    assert first["secret_key_length"] >= 50
+    assert first["secret_key_sha256"] == second["secret_key_sha256"], "sessions must survive a restart"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600, "only the machine's owner may read the key"
+    assert first["secret_key_sha256"] != hashlib.sha256(PUBLISHED_DEVELOPMENT_KEY.encode()).hexdigest()
+
+
+def test_the_development_key_file_is_created_private_and_whole(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "development-secret-key"
+    key = development_secret_key(path)
+    assert development_secret_key(path) == key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text().strip() == key and len(key) >= 50
+    assert [p.name for p in path.parent.iterdir()] == [path.name], "no temporary file is left behind"
+
+
+RACE = """
+import sys, time
+from pathlib import Path
+from primepre.secret_key import development_secret_key
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+print(development_secret_key(Path(sys.argv[1])))
+"""
+
+
+def test_processes_starting_at_once_agree_on_one_development_key(tmp_path: Path) -> None:
+    path = tmp_path / "development-secret-key"
+    start = time.time() + 1.5  # every child has imported and is spinning by then
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE, str(path), str(start)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    keys = {child.communicate(timeout=60)[0].strip() for child in children}
+    assert len(keys) == 1 and path.read_text().strip() in keys, f"{len(keys)} different keys were handed out"
+
+
+@pytest.mark.slow
+def test_the_test_suite_itself_runs_in_development_mode_without_any_environment() -> None:
+    """pytest-env sets DEBUG=true before pytest-django loads the settings, so a bare `pytest` needs no key."""
+    clean = {k: v for k, v in os.environ.items() if k not in SCRUBBED and not k.startswith("PYTEST")}
+    bare = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests/test_masking.py"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bare.returncode == 0, bare.stdout[-2000:] + bare.stderr[-2000:]
+    asked = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests/test_masking.py"],
+        cwd=ROOT,
+        env={**clean, "DEBUG": "false"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "SECRET_KEY is not set" in asked.stdout + asked.stderr, "a DEBUG the environment sets is left alone"
+
+
+# --- HTTPS, the deploy check and the admin's URL --------------------------------------------------------------------
+
+
+def test_django_deploy_check_passes_on_render_with_a_real_key() -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**clean, "RENDER": "true", "SECRET_KEY": REAL_KEY},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_on_render_https_is_required_and_the_proxy_header_trusted() -> None:
+    values = settings_for(RENDER="true", SECRET_KEY=REAL_KEY)
+    assert values["debug"] is False and values["ssl_redirect"] is True
+    assert values["proxy_ssl_header"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert values["hsts"] == [365 * 24 * 3600, True, True]
+    assert values["secure_cookies"] == [True, True] and values["httponly_cookies"] == [True, True]
+
+
+def test_off_render_the_forwarded_header_is_not_trusted() -> None:
+    values = settings_for(SECRET_KEY=REAL_KEY)
+    assert values["proxy_ssl_header"] is None, "anyone could send X-Forwarded-Proto to a service reached directly"
+
+
+def test_a_private_plain_http_deployment_must_say_so_and_keeps_the_rest() -> None:
+    values = settings_for(SECRET_KEY=REAL_KEY, ALLOW_PLAIN_HTTP="true")
+    assert values["ssl_redirect"] is False and values["secure_cookies"] == [False, False]
+    assert values["hsts"][0] == 0, "no HSTS promise from a host that serves plain HTTP"
+    assert values["httponly_cookies"] == [True, True]
+
+
+def test_plain_http_is_refused_on_render() -> None:
+    result = load_settings(RENDER="true", SECRET_KEY=REAL_KEY, ALLOW_PLAIN_HTTP="true")
+    assert result.returncode != 0 and "ALLOW_PLAIN_HTTP is set on Render" in result.stderr
+
+
+def test_the_admin_moves_to_admin_url() -> None:
+    assert settings_for(DEBUG="true")["admin_url"] == "/admin/"
+    assert settings_for(DEBUG="true", ADMIN_URL="/back-office-7f3e/")["admin_url"] == "/back-office-7f3e/"
+
+
+def test_an_admin_url_that_would_hide_the_services_own_pages_is_refused() -> None:
+    result = load_settings(DEBUG="true", ADMIN_URL="api")
+    assert result.returncode != 0 and "ADMIN_URL 'api/' would hide" in result.stderr

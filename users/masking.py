@@ -5,6 +5,8 @@ phone number or email address never appears there whole: ops see
 `+23324•••4567` and `k•••@example.com`, which still match a support ticket.
 """
 
+import re
+
 MASK = "•••"
 
 
@@ -23,3 +25,30 @@ def mask_email(email: str) -> str:
     if not at:
         return MASK
     return f"{local[:1]}{MASK}@{domain}"
+
+
+# An email address: anything around an '@' up to a space, a quote or a bracket.
+_EMAIL_IN_TEXT = r"[^\s'\"<>()\[\],;:]*@[^\s'\"<>()\[\],;:]*"
+# A phone number as people type it: seven digits or more, with spaces, dashes, dots,
+# slashes or brackets between them. Seven, because a number cut short is still most
+# of someone's number; a row number, a count or a date that long is masked too,
+# which costs a log reader little.
+_PHONE_IN_TEXT = r"\+?\d(?:[\s\-./()]{0,3}\d){6,}"
+_PERSONAL_DATA = re.compile(f"(?P<email>{_EMAIL_IN_TEXT})|(?P<phone>{_PHONE_IN_TEXT})")
+_NOT_A_DIGIT = re.compile(r"[^\d+]")
+
+
+def mask_personal_data(text: str) -> str:
+    """Free text (a rejected cell's reason, a file name, a text message) with every email and phone masked.
+
+    For text that may quote what a customer's row held, in any column: the cell
+    that should have been a name may hold a phone number.
+    """
+    return _PERSONAL_DATA.sub(_mask_match, text)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    found = match[0]
+    if match["email"] is not None:
+        return found if found == "@" else mask_email(found)
+    return mask_phone(_NOT_A_DIGIT.sub("", found))

@@ -172,7 +172,8 @@ def start_server(
         "GUNICORN_WORKERS": "1",
         # Production's error pages (handler404/500), not DEBUG's technical ones.
         "DEBUG": "false",
-        "SECRET_KEY": "test-only-secret-key-for-the-http-tests",
+        "SECRET_KEY": "test-only-secret-key-for-the-http-tests-" + "0123456789abcdef" * 2,
+        "ALLOW_PLAIN_HTTP": "true",  # plain HTTP on 127.0.0.1
         "CORS_ALLOWED_ORIGINS": FRONTEND_ORIGIN,
         "CONN_MAX_AGE": "0",
         "LOG_LEVEL": "WARNING",

@@ -612,6 +612,7 @@ def gunicorn_server(transactional_db: None, tmp_path: Path) -> Iterator[WebServe
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "DEBUG": "false",
             "SECRET_KEY": settings.SECRET_KEY,
+            "ALLOW_PLAIN_HTTP": "true",  # plain HTTP on 127.0.0.1
             "CONN_MAX_AGE": "60",
         }
     )

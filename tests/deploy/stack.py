@@ -56,6 +56,8 @@ def child_environment(database_url: str, media: Path, **extra: str) -> dict[str,
         # Production-like: DEBUG keeps every query in memory, which would spoil memory measurements.
         "DEBUG": "false",
         "SECRET_KEY": SECRET_KEY,
+        # Served over plain HTTP on 127.0.0.1, as no production deployment may be without saying so.
+        "ALLOW_PLAIN_HTTP": "true",
         "PYTHONUNBUFFERED": "1",
         # The database is private to this stack; no pooled connection should outlive a request.
         "CONN_MAX_AGE": "0",

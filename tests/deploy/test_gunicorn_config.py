@@ -94,6 +94,11 @@ def test_access_log_records_the_request_duration() -> None:
     assert config["accesslog"] == "-" and "%(M)s" in config["access_log_format"], "duration in ms on every line"
 
 
+def test_access_log_leaves_out_query_strings() -> None:
+    line = read_config()["access_log_format"]
+    assert "%(U)s" in line and "%(r)s" not in line and "%(q)s" not in line, "searches carry phones and emails"
+
+
 @pytest.mark.parametrize(
     ("env", "workers"),
     [

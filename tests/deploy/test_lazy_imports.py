@@ -59,7 +59,7 @@ def loaded_heavy_modules(code: str, **env: str) -> tuple[list[str], dict[str, li
     result = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "DEBUG": "false", "SECRET_KEY": "x" * 50, **env},
+        env={"PATH": "/usr/bin:/bin", "DEBUG": "false", "SECRET_KEY": "lazy-imports-" + "0123456789abcdef" * 3, **env},
         capture_output=True,
         text=True,
         timeout=120,

@@ -103,11 +103,33 @@ def test_the_free_database_is_wired_in_as_database_url(blueprint: dict[str, Any]
     assert env_vars(web)["DATABASE_URL"]["fromDatabase"] == {"name": database["name"], "property": "connectionString"}
 
 
-def test_secrets_are_generated_or_entered_never_committed(web: dict[str, Any]) -> None:
+def test_secrets_are_entered_in_renders_dashboard_never_committed(web: dict[str, Any]) -> None:
+    """SECRET_KEY too: Render's generateValue is 44 characters, which settings refuse outside DEBUG (W009 wants 50)."""
     variables = env_vars(web)
-    assert variables["SECRET_KEY"].get("generateValue") is True
-    for key in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER", "DJANGO_SUPERUSER_PASSWORD"):
+    for key in (
+        "SECRET_KEY",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_PHONE_NUMBER",
+        "DJANGO_SUPERUSER_PASSWORD",
+    ):
         assert variables[key] == {"key": key, "sync": False}, f"{key} must be entered in Render's dashboard"
+
+
+def test_the_blueprint_keeps_the_production_defaults(web: dict[str, Any]) -> None:
+    variables = env_vars(web)
+    assert variables["DEBUG"]["value"] == "false"
+    assert "ALLOW_PLAIN_HTTP" not in variables, "Render serves HTTPS; settings refuse plain HTTP there"
+    assert variables["ADMIN_URL"] == {"key": "ADMIN_URL", "sync": False}, "each deployment picks its admin's path"
+
+
+def test_renders_health_check_path_is_never_redirected_to_https(web: dict[str, Any]) -> None:
+    from django.conf import settings
+
+    path = web["healthCheckPath"].lstrip("/")
+    assert any(re.search(pattern, path) for pattern in settings.SECURE_REDIRECT_EXEMPT), (
+        "Render's health check calls over plain HTTP; a redirect would fail every deploy"
+    )
 
 
 def test_python_and_concurrency_are_pinned(web: dict[str, Any]) -> None:

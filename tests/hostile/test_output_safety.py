@@ -8,12 +8,18 @@
 - No secret reaches a log: not the Twilio auth token, not a JWT or a password, not
   SECRET_KEY. Checked on every logger in-process (caplog), in a task worker's output
   while it sends texts through a Twilio stub, and in gunicorn's own log.
+- No customer's phone number or email address reaches a log line at INFO or above,
+  whole, as typed or in E.164, through a whole import: sign in, upload a sheet with
+  valid and invalid phones and emails, validate, import, text the new customers
+  (console backend), download the error report, search the customer list. Checked
+  in-process, in the task worker's output and in gunicorn's log.
 """
 
 import base64
 import csv
 import io
 import logging
+import time
 import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,12 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from primepre.logging import JsonFormatter
-from tests.api.test_frontend_http import start_server, stop_server
+from tests.api.test_frontend_http import ApiServer, multipart, start_server, stop_server
 from tests.conftest import PASSWORD
 from tests.hostile.conftest import sheet_row, uploaded
 from tests.imports.factories import customer_rows
@@ -190,7 +197,7 @@ def validated_html_job(admin_user: User, tmp_path: Path) -> ImportJob:
 
 # --- secrets in logs ----------------------------------------------------------------------------------------------
 
-SECRET_KEY = "hostile-suite-secret-key-9f3c1a7e5b"
+SECRET_KEY = "hostile-suite-secret-key-9f3c1a7e5b-d41d8cd98f00b204e9800998ecf8427e"
 TWILIO_SID = "AC" + "feedface" * 4
 TWILIO_TOKEN = "hostile-twilio-token-5d1e9b"
 OTHER_TOKEN = "hostile-wrong-twilio-token-77c2"
@@ -334,3 +341,156 @@ def test_gunicorn_logs_no_password_token_or_secret_key_even_at_debug(admin_user:
     forbidden["SECRET_KEY"] = SECRET_KEY
     assert leaks(output, forbidden) == []
     assert Customer.objects.count() == 0
+
+
+# --- personal data in logs ----------------------------------------------------------------------------------------
+
+# The admin signs in with their phone number; it is personal data too.
+ADMIN_PHONE_FORMS = ("0241000001", "+233241000001", "233241000001", "024 100 0001")
+EXISTING = {"phone": "+233209876543", "email": "yaa.asantewaa@example.org"}
+# A sheet as admins send them: good rows, and every way a phone or an email ends up in a rejection.
+PERSONAL_ROWS = [
+    HEADER,
+    ("PM1 ABENA", "Abena", "Mensah", "abena.mensah@example.com", "024 412 3456", "Ashanti"),
+    ("PM2 KOJO", "Kojo", "Asante", "kojo.asante@example.net", "+233 20 555 1234", "Volta"),
+    ("PM3 YAW", "Yaw", "Boateng", "yaw.boateng@example.com", "0244 12 34", "Central"),  # phone too short
+    ("PM4 ESI", "Esi", "Owusu", "esi.owusu@@example.com", "0277123456", "Eastern"),  # email invalid
+    ("PM5 KWESI", "Kwesi", "Appiah", "kwesi.appiah@example.com", "0209998877", "0551237788"),  # phone as region
+    ("PM6 AKUA", "Akua", "Darko", "akua.darko@example.com", "0244123456", "Ashanti"),  # row 2's phone again
+    ("PM7 YAA", "Yaa", "Asantewaa", "YAA.ASANTEWAA@example.org", "0501112233", "Western"),  # an existing customer
+]
+# E.164 of each phone in the sheet, as the database keeps it (and Twilio would be sent it).
+PERSONAL_E164 = ("+233244123456", "+233205551234", "+233277123456", "+233209998877", "+233551237788", "+233501112233")
+# The upload's own name carries an address, as "forwarded from ..." files do.
+PERSONAL_FILENAME = "customers from abena.mensah@example.com.csv"
+# The React frontend's JSON bulk create, with the sheet's bad phone and email.
+FRONTEND_ROW = {
+    "shipping_mark": "PM9 X",
+    "first_name": "A",
+    "last_name": "B",
+    "phone": "0244 12 34",
+    "email": "esi.owusu@@example.com",
+    "region": "Volta",
+}
+
+
+def personal_data_forms() -> dict[str, str]:
+    """Every form a customer's phone or email could take in a log: as typed, E.164, digits only, national."""
+    forms: dict[str, str] = {}
+    for row in PERSONAL_ROWS[1:]:
+        email, phone, region = row[3], row[4], row[5]
+        if email:
+            forms[email] = email
+            forms[f"local part of {email}"] = email.split("@")[0]
+        for typed in (phone, region if region[0].isdigit() else ""):
+            if typed:
+                forms[typed] = typed
+                forms[f"digits of {typed}"] = "".join(c for c in typed if c.isdigit())
+    for e164 in (*PERSONAL_E164, EXISTING["phone"]):
+        forms[e164] = e164
+        forms[f"{e164} without +"] = e164[1:]
+        forms[f"{e164} national"] = "0" + e164[4:]
+    forms[EXISTING["email"]] = EXISTING["email"]
+    for phone in ADMIN_PHONE_FORMS:
+        forms[f"the admin's {phone}"] = phone
+    return forms
+
+
+def logged_at_info_or_above(caplog: pytest.LogCaptureFixture) -> str:
+    text = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    json_formatter = JsonFormatter()
+    records = [r for r in caplog.records if r.levelno >= logging.INFO]
+    return "\n".join(f"{text.format(r)}\n{json_formatter.format(r)}" for r in records)
+
+
+def wait_for_output(server: ApiServer, text: str, *, timeout: float = 10.0) -> str:
+    """gunicorn's log once `text` is in it: the access line is written after the response is sent."""
+    deadline = time.monotonic() + timeout
+    while text not in (output := server.output()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return output
+
+
+def personal_sheet(folder: Path) -> bytes:
+    return write_csv(folder / "personal.csv", PERSONAL_ROWS).read_bytes()
+
+
+@pytest.mark.django_db
+def test_no_customers_phone_or_email_reaches_any_log_in_a_whole_import_in_process(
+    every_log: pytest.LogCaptureFixture, admin_user: User, settings: Any, tmp_path: Path
+) -> None:
+    from users.sms.services import sms_send_for_import
+
+    settings.SMS_BACKEND = "console"
+    Customer.objects.create(
+        shipping_mark="PM0 OLD", first_name="Yaa", last_name="Asantewaa", region="WESTERN", **EXISTING
+    )
+    client = APIClient()
+    client.post("/api/auth/login/", {"phone": "024 100 0001", "password": "wrong-" + PASSWORD}, format="json")
+    signed_in = client.post("/api/auth/login/", {"phone": "024 100 0001", "password": PASSWORD}, format="json")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {signed_in.json()['tokens']['access']}")
+    web = Client()
+    web.post("/accounts/login/", {"username": "+233241000001", "password": PASSWORD})
+
+    upload = SimpleUploadedFile(PERSONAL_FILENAME, personal_sheet(tmp_path), content_type="text/csv")
+    created = client.post("/api/imports/", {"file": upload, "dry_run": "true", "send_sms": "true"})
+    assert created.status_code == 202, created.content
+    job_id = created.json()["id"]
+    import_job_run(job_id=job_id)
+    assert client.post(f"/api/imports/{job_id}/commit/").status_code == 202
+    import_job_run(job_id=job_id)
+    sms = sms_send_for_import(job_id=job_id)
+    reports = [client.get(f"/api/imports/{job_id}/errors.{kind}") for kind in ("csv", "xlsx")]
+    for report in reports:
+        b"".join(report.streaming_content)
+    client.get("/api/auth/admin/users/", {"user_role": "CUSTOMER", "search": "0244123456"})
+    client.post("/api/auth/customers/excel/bulk-create/", {"customers": [FRONTEND_ROW]}, format="json")
+
+    job = ImportJob.objects.get(id=job_id)
+    assert (job.status, job.created_count, job.failed_count + job.skipped_count) == (ImportStatus.COMPLETE, 2, 5)
+    assert sms.sent == 2 and all(report.status_code == 200 for report in reports)
+    logged = logged_at_info_or_above(every_log)
+    assert "[BULK-CREATE-FAIL]" in logged and "SMS (console backend" in logged, "the flow was logged at all"
+    assert "+23324•••3456" in logged, "a masked number still tells ops which customer a line is about"
+    assert leaks(logged, personal_data_forms()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_no_customers_phone_or_email_reaches_the_task_workers_or_gunicorns_log(
+    admin_user: User, tmp_path: Path
+) -> None:
+    Customer.objects.create(
+        shipping_mark="PM0 OLD", first_name="Yaa", last_name="Asantewaa", region="WESTERN", **EXISTING
+    )
+    worker_env = {"SMS_BACKEND": "console", "LOG_LEVEL": "INFO"}
+    server = start_server(
+        database_url=worker_database_url(),
+        media_root=tmp_path / "media",
+        extra_env={"LOG_LEVEL": "INFO", "LOG_FORMAT": "json"},
+    )
+    try:
+        client = server.client()
+        client.post("/api/auth/login/", json_body={"phone": "024 100 0001", "password": "wrong-" + PASSWORD})
+        client.login(phone="024 100 0001")
+        body, content_type = multipart(
+            {"dry_run": "true", "send_sms": "true"}, {"file": (PERSONAL_FILENAME, personal_sheet(tmp_path), "text/csv")}
+        )
+        created = client.post("/api/imports/", body=body, content_type=content_type)
+        job_id = created.json()["id"]
+        validating = run_worker_until_idle(timeout=120, extra_env={**worker_env, "MEDIA_ROOT": str(server.media_root)})
+        committed = client.post(f"/api/imports/{job_id}/commit/")
+        importing = run_worker_until_idle(timeout=120, extra_env={**worker_env, "MEDIA_ROOT": str(server.media_root)})
+        report = client.get(f"/api/imports/{job_id}/errors.csv")
+        client.get("/api/auth/admin/users/?user_role=CUSTOMER&search=0244123456&email=abena.mensah%40example.com")
+        output = wait_for_output(server, "/api/auth/admin/users/")
+    finally:
+        stop_server(server)
+
+    job = ImportJob.objects.get(id=job_id)
+    assert created.status == 202 and committed.status == 202 and report.status == 200
+    assert (job.status, job.created_count) == (ImportStatus.COMPLETE, 2)
+    assert "/api/auth/admin/users/" in output and "SMS (console backend" in importing.output, "all was logged"
+    forms = personal_data_forms()
+    assert leaks(output, forms) == [], "gunicorn's log (access log included) names a customer"
+    assert leaks(validating.output + importing.output, forms) == [], "the task worker's log names a customer"

@@ -49,6 +49,7 @@ def test_console_backend_logs_the_text_instead_of_sending_it(
     assert isinstance(get_backend(), ConsoleBackend)
     assert result.sent and result.sid == ""
     assert "Hello Ama" in caplog.text
+    assert "+23324•••4567" in caplog.text and TO not in caplog.text, "the number is masked, as in every log line"
 
 
 def test_disabled_backend_does_nothing(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:

@@ -19,7 +19,7 @@ NO_TWILIO_ENV = {
     "TWILIO_PHONE_NUMBER": "",
     "SMS_BACKEND": "",
     "DEBUG": "false",
-    "SECRET_KEY": "test-only-secret-key-for-a-worker-process",
+    "SECRET_KEY": "test-only-secret-key-for-a-worker-process-" + "0123456789abcdef" * 2,
 }
 
 

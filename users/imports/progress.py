@@ -13,6 +13,7 @@ from django.conf import settings
 
 from users.imports.rows import RowProblem
 from users.logtags import LogTag
+from users.masking import mask_personal_data
 from users.monitoring.memory import MemoryMonitor
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,12 @@ class ProgressReporter:
         self.rows_this_run += rows
 
     def log_failures(self, problems: list[RowProblem]) -> None:
-        """`[BULK-CREATE-FAIL] Row N: reason` for the job's first 100 failures; the rest are counted."""
+        """`[BULK-CREATE-FAIL] Row N: reason` for the job's first 100 failures; the rest are counted.
+
+        The reason quotes the rejected cell, which may be a customer's phone or
+        email in any column: the log gets it masked; the job's error report, behind
+        the API's permissions, keeps it whole.
+        """
         for problem in problems:
             if self.failures_logged < FAIL_LOG_LIMIT:
                 self.failures_logged += 1
@@ -65,7 +71,7 @@ class ProgressReporter:
                     LogTag.BULK_CREATE_FAIL,
                     self.job_id,
                     problem.row_number,
-                    problem.reason,
+                    mask_personal_data(problem.reason),
                     extra={"job_id": self.job_id, "row": problem.row_number, "code": str(problem.code)},
                 )
             else:

@@ -26,6 +26,7 @@ from users.imports.rows import Candidate, RowProblem
 from users.imports.tasks import enqueue_import_job
 from users.imports.write import ExistingMatch, WriteResult, customer_from_candidate
 from users.logtags import LogTag
+from users.masking import mask_personal_data
 from users.models import (
     Customer,
     DuplicatePolicy,
@@ -49,11 +50,11 @@ def _check_policy(on_duplicate: str) -> None:
 
 def _log_upload(job: ImportJob, user: User) -> None:
     job_id = str(job.id)
+    # The user by id: their login is their phone number, which stays out of the log.
     logger.info(
-        "%s job=%s user=%s (id %s)",
+        "%s job=%s user id %s",
         LogTag.EXCEL_UPLOAD_START,
         job_id,
-        user.get_username(),
         user.pk,
         extra={"job_id": job_id, "user_id": user.pk},
     )
@@ -61,7 +62,7 @@ def _log_upload(job: ImportJob, user: User) -> None:
         "%s job=%s name=%r size_mb=%.2f dry_run=%s on_duplicate=%s",
         LogTag.EXCEL_UPLOAD_FILE,
         job_id,
-        job.original_filename,
+        mask_personal_data(job.original_filename),
         job.file_size / MB,
         job.dry_run,
         job.on_duplicate,
@@ -114,7 +115,7 @@ def import_job_create(
             "%s user id %s name=%r code=%s %s",
             LogTag.EXCEL_UPLOAD_REFUSED,
             user.pk,
-            job.original_filename,
+            mask_personal_data(job.original_filename),
             refusal.code,
             refusal.message,
         )

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 
+from users.masking import mask_personal_data, mask_phone
+
 if TYPE_CHECKING:
     from twilio.rest import Client
 
@@ -65,12 +67,12 @@ class DisabledBackend:
 
 
 class ConsoleBackend:
-    """Development: the text goes to the log instead of a phone."""
+    """Development: the text goes to the log instead of a phone, with the number masked as in every log line."""
 
     name = BackendName.CONSOLE
 
     def send(self, *, to: str, body: str) -> SendResult:
-        logger.info("SMS (console backend, not sent) to=%s body=%r", to, body)
+        logger.info("SMS (console backend, not sent) to=%s body=%r", mask_phone(to), mask_personal_data(body))
         return SendResult(sent=True)
 
 
