@@ -8,6 +8,8 @@ from users.models import Customer, ImportJob, ImportRowError, SmsMessage, User
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    """Staff accounts; the phone typed in the add and change forms is normalised by `User.clean()`."""
+
     ordering = ("phone",)
     list_display = ("phone", "first_name", "last_name", "user_role", "is_staff", "is_active")
     list_filter = ("user_role", "is_staff", "is_active")
