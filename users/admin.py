@@ -3,7 +3,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from users.accounts.forms import AdminSignInForm
 from users.models import Customer, ImportJob, ImportRowError, SmsMessage, User
+
+# A locked-out sign-in says so on the admin's own login page (users/accounts/lockout.py).
+admin.site.login_form = AdminSignInForm
 
 
 @admin.register(User)
