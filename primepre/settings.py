@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt",
+    # Refresh tokens that can be refused: logout, rotation, a password change (see "Sign-in defences").
+    "rest_framework_simplejwt.token_blacklist",
     # Failed sign-ins counted in the database, per phone and per client address (see "Sign-in defences").
     "axes",
     "drf_spectacular",
@@ -259,7 +261,7 @@ SPECTACULAR_SETTINGS = {
 # counted in the database, so every web worker and process shares them. docs/deploy.md explains each knob.
 LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 5)
 LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15)
-# Requests per minute from one client address: password endpoints, then token refresh (0 switches one off).
+# Requests per minute from one client address: password endpoints, then refresh and logout (0 switches one off).
 LOGIN_RATE_PER_MINUTE = env_int("LOGIN_RATE_PER_MINUTE", 20)
 TOKEN_RATE_PER_MINUTE = env_int("TOKEN_RATE_PER_MINUTE", 120)
 # How many proxies in front of us append to X-Forwarded-For; only that many entries from its right are believed.
@@ -299,6 +301,16 @@ REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
 SIMPLE_JWT = {
     "USER_ID_FIELD": "id",
     "UPDATE_LAST_LOGIN": True,
+    # Logout can refuse a refresh token but not an access token, so an access token lives only as long as
+    # a stolen one should: the frontend renews it on its first 401, one refresh call per 5 minutes of use.
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
+    # A used refresh token is refused afterwards; the React app's sign-in tokens are the exception
+    # (users/accounts/tokens.py says why).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    # Tokens carry a digest of the password hash: after a password change every token is refused.
+    "CHECK_REVOKE_TOKEN": True,
 }
 # --- end sign-in defences ---
 

@@ -1,7 +1,7 @@
 """Request rates per client address on the auth endpoints: DRF's throttles, counted in the database cache.
 
-The password endpoints (login, token) share LOGIN_RATE_PER_MINUTE; the token
-refresh has TOKEN_RATE_PER_MINUTE. Over the budget an address gets 429 with
+The password endpoints (login, token) share LOGIN_RATE_PER_MINUTE; refresh and
+logout share TOKEN_RATE_PER_MINUTE. Over the budget an address gets 429 with
 Retry-After and a sentence in the API's error envelope, before its request is
 even read; other addresses carry on.
 """
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 BUDGET = 3
 PASSWORD_ENDPOINTS = ["/api/auth/login/", "/api/auth/token/"]
-TOKEN_ENDPOINTS = ["/api/auth/token/refresh/"]
+TOKEN_ENDPOINTS = ["/api/auth/token/refresh/", "/api/auth/logout/"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,8 @@
 """DRF's request rates for the auth endpoints, per client address, counted in the shared database cache.
 
-Two budgets: the password endpoints (login, token) and the token refresh. The rates are read from settings
-on each request, so a test can change them.
+Two budgets: the password endpoints (login, token) and the token endpoints
+(refresh, logout). The rates are read from settings on each request, so a
+test can change them.
 """
 
 from django.conf import settings
@@ -34,7 +35,7 @@ class LoginRateThrottle(ClientRateThrottle):
 
 
 class TokenRateThrottle(ClientRateThrottle):
-    """Token calls: POST /api/auth/token/refresh/."""
+    """Token calls: POST /api/auth/token/refresh/ and /api/auth/logout/ share one budget."""
 
     scope = "auth-token"
     rate_setting = "TOKEN_RATE_PER_MINUTE"

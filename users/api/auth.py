@@ -1,4 +1,4 @@
-"""Sign-in for the frontend: phone and password for a JWT pair, the signed-in user's profile, token refresh.
+"""Sign-in for the frontend: phone and password for a JWT pair, the signed-in user's profile, token refresh, logout.
 
 The React frontend keeps the tokens in the browser and sends
 `Authorization: Bearer <access>`; these endpoints keep the shapes it already
@@ -8,7 +8,8 @@ frontend's silent refresh.
 Every password endpoint counts failures per phone and per client address and
 locks out after too many (users/accounts/lockout.py), and every endpoint here
 but the profile has a per-address request rate (users/accounts/throttles.py):
-both answer 429 with Retry-After and a sentence.
+both answer 429 with Retry-After and a sentence. Refresh tokens can be revoked
+(users/accounts/tokens.py).
 """
 
 import logging
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.contrib.auth.models import update_last_login
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -25,14 +25,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import AUTH_HEADER_TYPES
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
-from rest_framework_simplejwt.settings import api_settings as jwt_settings
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from users.accounts.clients import client_ip
 from users.accounts.lockout import sign_in_lockout
 from users.accounts.throttles import LoginRateThrottle, TokenRateThrottle
+from users.accounts.tokens import RefreshInputSerializer, token_pair_issue, token_revoke
 from users.api.schema import ErrorSerializer, error_responses
 from users.models import User
 
@@ -96,20 +96,17 @@ class LoginResult:
     refresh: str
 
 
-def token_pair_issue(*, user: User) -> tuple[str, str]:
-    """A fresh access and refresh token for a user who has just given the right password."""
-    refresh = RefreshToken.for_user(user)
-    if jwt_settings.UPDATE_LAST_LOGIN:
-        update_last_login(None, user)
-    return str(refresh.access_token), str(refresh)
-
-
 def user_login(*, request: Request, phone: str, password: str) -> LoginResult:
-    """Sign in as the React app does: the user and a JWT pair."""
+    """Sign in as the React app does, for a JWT pair whose refresh token it may send again and again.
+
+    The app never stores a rotated refresh token (users/accounts/tokens.py), so
+    this pair's refresh token is reusable: it refreshes without rotating until
+    it expires, is sent to logout, or the password changes.
+    """
     user = user_sign_in(request=request, phone=phone, password=password)
-    access, refresh = token_pair_issue(user=user)
+    tokens = token_pair_issue(user=user, reusable=True)
     logger.info("Login: user id %s", user.pk, extra={"user_id": user.pk})
-    return LoginResult(user=user, access=access, refresh=refresh)
+    return LoginResult(user=user, access=tokens.access, refresh=tokens.refresh)
 
 
 TOO_MANY_REQUESTS = OpenApiResponse(
@@ -124,7 +121,9 @@ TOO_MANY_REQUESTS = OpenApiResponse(
 @extend_schema_serializer(component_name="LoginTokens")
 class TokensSerializer(serializers.Serializer):
     access = serializers.CharField(help_text="Send as `Authorization: Bearer <access>`.")
-    refresh = serializers.CharField(help_text="Exchange at /api/auth/token/refresh/ for a new access token.")
+    refresh = serializers.CharField(
+        help_text="Exchange at /api/auth/token/refresh/ for a new access token; send to /api/auth/logout/ to end it."
+    )
 
 
 @extend_schema_serializer(component_name="FrontendUser")
@@ -213,13 +212,16 @@ class ProfileApi(APIView):
 
 
 class TokenPairInputSerializer(TokenObtainPairSerializer):
-    """simplejwt's `{phone, password}` → `{access, refresh}`, through the login's own sign-in, lockout included."""
+    """simplejwt's `{phone, password}` → `{access, refresh}`, through the same sign-in as the login, lockout included.
+
+    These refresh tokens rotate: scripts store the one each refresh answers.
+    """
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         request = self.context["request"]
         user = user_sign_in(request=request, phone=attrs[self.username_field], password=attrs["password"])
-        access, refresh = token_pair_issue(user=user)
-        return {"refresh": refresh, "access": access}
+        tokens = token_pair_issue(user=user, reusable=False)
+        return {"refresh": tokens.refresh, "access": tokens.access}
 
 
 @extend_schema_view(
@@ -237,15 +239,72 @@ class TokenPairApi(RateLimitedMixin, TokenObtainPairView):
     throttle_classes = (LoginRateThrottle,)
 
 
+@extend_schema_serializer(component_name="TokenRefreshOutput")
+class TokenRefreshOutputSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="A new access token.")
+    refresh = serializers.CharField(
+        required=False,
+        help_text=(
+            "The next refresh token, when the one sent rotates (those from /api/auth/token/): the one sent is "
+            "refused from now on. Absent for the sign-in's refresh token, which stays valid."
+        ),
+    )
+
+
 @extend_schema_view(
     post=extend_schema(
         operation_id="auth_token_refresh",
         summary="A new access token",
-        responses={200: TokenRefreshSerializer, **error_responses(400, 401), 429: TOO_MANY_REQUESTS},
+        request=RefreshInputSerializer,
+        responses={200: TokenRefreshOutputSerializer, **error_responses(400, 401), 429: TOO_MANY_REQUESTS},
         auth=[],
     )
 )
 class TokenRefreshApi(RateLimitedMixin, TokenRefreshView):
-    """POST /api/auth/token/refresh/: `{refresh}` → `{access}`, which the frontend calls on a 401."""
+    """POST /api/auth/token/refresh/: `{refresh}` → `{access}` (and the next `refresh` when it rotates).
 
+    The frontend calls it on a 401.
+    """
+
+    serializer_class = RefreshInputSerializer
     throttle_classes = (TokenRateThrottle,)
+
+
+class LogoutApi(RateLimitedMixin, APIView):
+    """POST /api/auth/logout/: `{refresh}` → 205, and that refresh token is refused from then on."""
+
+    # The refresh token is the credential: an expired access token sent along must not stop a logout.
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    throttle_classes = (TokenRateThrottle,)
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # Without one, DRF would answer a refused token 403; it is a 401, as RFC 9110 asks.
+        return f'{AUTH_HEADER_TYPES[0]} realm="api"'
+
+    @extend_schema_serializer(component_name="LogoutInput")
+    class InputSerializer(serializers.Serializer):
+        refresh = serializers.CharField(help_text="The refresh token to end, as sign-in or a refresh answered it.")
+
+    @extend_schema(
+        operation_id="auth_logout",
+        summary="Sign out: refuse a refresh token from now on",
+        request=InputSerializer,
+        responses={
+            205: OpenApiResponse(description="Signed out: the refresh token is refused from now on. No body."),
+            **error_responses(400),
+            401: OpenApiResponse(
+                ErrorSerializer, description="Not a live refresh token (malformed, expired or already ended)."
+            ),
+            429: TOO_MANY_REQUESTS,
+        },
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            token_revoke(refresh=payload.validated_data["refresh"])
+        except TokenError as error:
+            raise InvalidToken(error.args[0]) from error
+        return Response(status=status.HTTP_205_RESET_CONTENT)
