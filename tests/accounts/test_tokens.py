@@ -7,6 +7,9 @@ rotated one (users/accounts/tokens.py); logout and a password change refuse it
 like any other.
 """
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +21,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.conftest import PASSWORD
+from tests.deploy.stack import ROOT
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -174,3 +178,22 @@ def test_a_deleted_users_refresh_token_is_a_json_401_not_a_server_error(admin_us
     response = refresh(tokens["refresh"])
 
     assert response.status_code == 401 and response.json()["success"] is False
+
+
+def test_starting_django_leaves_the_token_code_unloaded_for_the_task_worker() -> None:
+    """Every process connects the password-change receiver; only web requests need DRF's serializers (18 MB)."""
+    probe = (
+        "import django, sys; django.setup(); "
+        "print(sorted(m for m in ('rest_framework.serializers', 'users.accounts.tokens') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "primepre.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

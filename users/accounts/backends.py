@@ -19,10 +19,10 @@ class LockoutBackend(AxesStandaloneBackend):
     """django-axes's check: a locked-out phone or address is refused before its password is even hashed.
 
     `authenticate()` without a request comes from code running on the server
-    (Django's test client, a shell), never from a client over HTTP: there is no
-    client to count, so it is let through to the password check, where axes
-    itself would raise. Every HTTP way in passes its request, and the tests in
-    tests/accounts prove each one is counted.
+    (Django's test client's login(), a shell), never from a client over HTTP:
+    there is no client to count, so it goes on to the password check, where
+    axes's own backend would raise instead. Every HTTP way in passes its
+    request, and tests/accounts/test_lockout.py proves each one is counted.
     """
 
     def authenticate(
