@@ -155,3 +155,15 @@ def test_the_lockout_is_logged_once_with_the_masked_phone_and_the_address_never_
     ]
     logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
     assert WRONG not in logged and PASSWORD not in logged, "a password reached the log"
+
+
+@pytest.mark.parametrize("path", ["/api/auth/login/", "/api/auth/token/"])
+def test_a_phone_longer_than_any_phone_is_a_400_before_any_password_check(admin_user: User, path: str) -> None:
+    """A megabyte "phone" would cost seconds of normalising; it is refused as input, and not counted as a guess."""
+    from axes.models import AccessAttempt
+    from rest_framework.test import APIClient
+
+    response = APIClient().post(path, {"phone": "0" * 1_000_000, "password": WRONG}, format="json")
+
+    assert response.status_code == 400 and response.json()["message"].startswith("phone")
+    assert not AccessAttempt.objects.exists()

@@ -217,6 +217,14 @@ class TokenPairInputSerializer(TokenObtainPairSerializer):
     These refresh tokens rotate: scripts store the one each refresh answers.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The login's own limits: a megabyte "phone" is a 400, not seconds of normalising before the password check.
+        self.fields[self.username_field] = serializers.CharField(max_length=32, write_only=True)
+        self.fields["password"] = serializers.CharField(
+            max_length=128, write_only=True, trim_whitespace=False, style={"input_type": "password"}
+        )
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         request = self.context["request"]
         user = user_sign_in(request=request, phone=attrs[self.username_field], password=attrs["password"])
