@@ -2,8 +2,8 @@
 
 The React frontend keeps the tokens in the browser and sends
 `Authorization: Bearer <access>`; these endpoints keep the shapes it already
-reads (#4 item 1). simplejwt's own pair and refresh views serve scripts and the
-frontend's silent refresh.
+reads (tests/api/test_frontend_*.py hold them to it). simplejwt's own pair and
+refresh views serve scripts and the frontend's silent refresh.
 
 Every password endpoint counts failures per phone and per client address and
 locks out after too many (users/accounts/lockout.py), and every endpoint here
