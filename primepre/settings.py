@@ -6,6 +6,7 @@ Render (which sets `RENDER`) gets production-safe defaults. docs/deploy.md lists
 every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -58,6 +59,10 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt",
+    # Refresh tokens that can be refused: logout, rotation, a password change (see "Sign-in defences").
+    "rest_framework_simplejwt.token_blacklist",
+    # Failed sign-ins counted in the database, per phone and per client address (see "Sign-in defences").
+    "axes",
     "drf_spectacular",
     # Serves Swagger UI / Redoc assets from our own static files: the docs page works on a closed network.
     "drf_spectacular_sidecar",
@@ -78,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a sign-in page that ran into a lockout into a 429 (see "Sign-in defences").
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "primepre.urls"
@@ -252,10 +259,64 @@ SPECTACULAR_SETTINGS = {
         "RegionEnum": "users.models.choices.Region",
     },
 }
+# --- Sign-in defences ---------------------------------------------------------------------------------------------
+# No password can be guessed: every way in (/api/auth/login/, /api/auth/token/, /accounts/login/,
+# /admin/login/) calls Django's authenticate(request=...), which django-axes watches. Failures are
+# counted in the database, so every web worker and process shares them. docs/deploy.md explains each knob.
+LOGIN_LOCKOUT_FAILURES = env_int("LOGIN_LOCKOUT_FAILURES", 5)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15)
+# Requests per minute from one client address: password endpoints, then refresh and logout (0 switches one off).
+LOGIN_RATE_PER_MINUTE = env_int("LOGIN_RATE_PER_MINUTE", 20)
+TOKEN_RATE_PER_MINUTE = env_int("TOKEN_RATE_PER_MINUTE", 120)
+# How many proxies in front of us append to X-Forwarded-For; only that many entries from its right are believed.
+# On Render a request passes Cloudflare and then Render's own proxy, so the client is the second address from
+# the right; elsewhere nobody is trusted and a spoofed header changes nothing.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 2 if ON_RENDER else 0)
+
+AUTHENTICATION_BACKENDS = [
+    "users.accounts.backends.LockoutBackend",  # refuses a locked-out phone or address before any password check
+    "users.accounts.backends.PhoneBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_LOCKOUT_FAILURES
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+# Either one locks: a phone guessed at from many addresses, or one address trying many phones.
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_USERNAME_CALLABLE = "users.accounts.lockout.lockout_phone"
+AXES_CLIENT_IP_CALLABLE = "users.accounts.clients.client_ip"
+AXES_LOCKOUT_CALLABLE = "users.accounts.lockout.lockout_response"
+# A success clears the phone's own failures (PhoneBackend), never the address's failures on other phones.
+AXES_RESET_ON_SUCCESS = False
+# Attempts refused during a lockout don't extend it, so Retry-After stays true for a person who retries.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # a row per successful sign-in that nothing reads
+AXES_VERBOSE = False
+
+# DRF's throttles keep their counts in the cache: a database table (created by the users app's migrations),
+# shared by every worker, rather than each process's memory.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "django_cache",
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    }
+}
+REST_FRAMEWORK["NUM_PROXIES"] = TRUSTED_PROXY_COUNT
+
 SIMPLE_JWT = {
     "USER_ID_FIELD": "id",
     "UPDATE_LAST_LOGIN": True,
+    # Logout can refuse a refresh token but not an access token, so an access token lives only as long as
+    # a stolen one should: the frontend renews it on its first 401, one refresh call per 5 minutes of use.
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
+    # A used refresh token is refused afterwards; the React app's sign-in tokens are the exception
+    # (users/accounts/tokens.py says why).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    # Tokens carry a digest of the password hash: after a password change every token is refused.
+    "CHECK_REVOKE_TOKEN": True,
 }
+# --- end sign-in defences ---
 
 # --- HTTPS and browser protections -----------------------------------------------
 # Outside DEBUG the service is HTTPS-only: plain HTTP is redirected, browsers are
@@ -327,5 +388,7 @@ LOGGING = {
         "django_tasks_db": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         # twilio's HTTP client logs every request at INFO; our [SMS-*] lines say what matters.
         "twilio": {"level": "WARNING"},
+        # axes logs every failed sign-in with the phone and address blanked out; [LOGIN-LOCKOUT] says what matters.
+        "axes": {"level": "ERROR"},
     },
 }

@@ -3,11 +3,17 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from users.accounts.forms import AdminSignInForm
 from users.models import Customer, ImportJob, ImportRowError, SmsMessage, User
+
+# A locked-out sign-in says so on the admin's own login page (users/accounts/lockout.py).
+admin.site.login_form = AdminSignInForm
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    """Staff accounts; the phone typed in the add and change forms is normalised by `User.clean()`."""
+
     ordering = ("phone",)
     list_display = ("phone", "first_name", "last_name", "user_role", "is_staff", "is_active")
     list_filter = ("user_role", "is_staff", "is_active")

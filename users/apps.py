@@ -14,6 +14,8 @@ class UsersConfig(AppConfig):
     verbose_name = "Customers and imports"
 
     def ready(self) -> None:
+        from users.accounts import receivers  # noqa: F401 - connects the sign-in defences' signal receivers
+
         # Said once per process, at start-up, so ops see straight away whether
         # SMS can go out (#2 item 4). Never the credentials themselves.
         if settings.TWILIO_ENABLED:

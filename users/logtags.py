@@ -31,3 +31,4 @@ class LogTag(StrEnum):
     SMS_RETRY = "[SMS-RETRY]"
     SMS_FAIL = "[SMS-FAIL]"
     HEALTH = "[HEALTH]"
+    LOGIN_LOCKOUT = "[LOGIN-LOCKOUT]"

@@ -15,6 +15,7 @@ urlpatterns = [
     path("auth/profile/", auth.ProfileApi.as_view(), name="auth-profile"),
     path("auth/token/", auth.TokenPairApi.as_view(), name="auth-token"),
     path("auth/token/refresh/", auth.TokenRefreshApi.as_view(), name="auth-token-refresh"),
+    path("auth/logout/", auth.LogoutApi.as_view(), name="auth-logout"),
     path("auth/admin/users/", frontend_customers.AdminUsersListApi.as_view(), name="auth-admin-users"),
     path("auth/customers/upload/stats/", frontend_customers.UploadStatsApi.as_view(), name="customer-upload-stats"),
     path("auth/customers/excel/upload/", excel.ExcelUploadApi.as_view(), name="customer-excel-upload"),

@@ -4,6 +4,7 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -64,6 +65,22 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.get_full_name() or self.phone
+
+    def clean(self) -> None:
+        """Store the phone as login finds it, so `024 123 4567` and `+233241234567` can't be two accounts.
+
+        Every model form calls this (the Django admin's add and change forms
+        among them) before checking that the phone is unique, so a second
+        spelling of a phone in use is refused as a duplicate, and text that is
+        no phone number is a form error rather than an account nobody can use.
+        """
+        from users.customers.normalise import InvalidValue
+
+        super().clean()
+        try:
+            self.phone = type(self).objects.normalize_phone(self.phone)
+        except InvalidValue as error:
+            raise ValidationError({"phone": ValidationError(error.reason, code="invalid")}) from None
 
     def get_full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
