@@ -1,7 +1,10 @@
 """What the API, the import page and the command line do with imports: each a plain, typed function.
 
 Views stay thin: they parse input, call one of these, and serialise the result.
-Refusals are `ImportRefused` (the file) or `ServiceError` (the request).
+Refusals are `ImportRefused` (the file) or `ServiceError` (the request). The
+rules on who may choose which option are checked here, so every way in (the
+job API, the frontend's endpoints, the import page, the command line) obeys the
+same ones.
 """
 
 import logging
@@ -17,6 +20,12 @@ from django.utils import timezone
 from rest_framework import status
 
 from users.api.errors import ServiceError
+from users.api.permissions import (
+    user_can_send_welcome_sms,
+    user_can_update_customers,
+    user_may_cancel_import,
+    user_may_commit_import,
+)
 from users.imports.errors import ImportRefused
 from users.imports.formats import detect_format
 from users.imports.jobs import new_worker_token, open_job_sheet
@@ -44,6 +53,24 @@ def _check_policy(on_duplicate: str) -> None:
     if on_duplicate not in DuplicatePolicy.values:
         raise ServiceError(
             "invalid_option", f"on_duplicate must be one of {', '.join(DuplicatePolicy.values)}; got {on_duplicate!r}."
+        )
+
+
+def import_options_check(*, user: User, on_duplicate: str, send_sms: bool) -> None:
+    """Refuse (403, with a sentence) an option that reaches further than importing: each needs its own permission."""
+    if on_duplicate == DuplicatePolicy.UPDATE and not user_can_update_customers(user):
+        raise ServiceError(
+            "permission_denied",
+            "Updating existing customers needs the permission to change customers (users.change_customer). "
+            "Import with on_duplicate=skip, or ask an administrator for that permission.",
+            http_status=status.HTTP_403_FORBIDDEN,
+        )
+    if send_sms and not user_can_send_welcome_sms(user):
+        raise ServiceError(
+            "permission_denied",
+            "Welcome texts need the permission to send them (users.send_welcome_sms). "
+            "Import without send_sms, or ask an administrator for that permission.",
+            http_status=status.HTTP_403_FORBIDDEN,
         )
 
 
@@ -97,6 +124,7 @@ def import_job_create(
     in the worker; the stored copy of a refused file is deleted.
     """
     _check_policy(on_duplicate)
+    import_options_check(user=user, on_duplicate=on_duplicate, send_sms=send_sms)
     job = ImportJob(
         created_by=user,
         source=ImportSource.FILE,
@@ -135,6 +163,7 @@ def import_job_create_from_payload(
 ) -> ImportJob:
     """Queue an import of customers posted as JSON (the frontend's bulk-create-async)."""
     _check_policy(on_duplicate)
+    import_options_check(user=user, on_duplicate=on_duplicate, send_sms=send_sms)
     job = ImportJob(
         created_by=user,
         source=ImportSource.PAYLOAD,
@@ -155,8 +184,22 @@ def import_job_create_from_payload(
     return job
 
 
+def _refuse_unless(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise ServiceError("permission_denied", message, http_status=status.HTTP_403_FORBIDDEN)
+
+
 def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
-    """Import a validated job's rows for real, without uploading the file again."""
+    """Import a validated job's rows for real, without uploading the file again.
+
+    Only the job's owner may, with the options still allowed to them: seeing
+    someone's job is not a licence to write customers with their choices.
+    """
+    _refuse_unless(
+        user_may_commit_import(user, job.created_by_id),
+        "Only the person who uploaded this import may commit it; you may follow it.",
+    )
+    import_options_check(user=user, on_duplicate=job.on_duplicate, send_sms=job.send_sms)
     claimed = ImportJob.objects.filter(id=job.id, status=ImportStatus.VALIDATED).update(
         status=ImportStatus.QUEUED,
         dry_run=False,
@@ -189,7 +232,15 @@ def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
 
 
 def import_job_cancel(*, job: ImportJob, user: User) -> ImportJob:
-    """Stop an import: at once if it hasn't started, else at its next batch boundary."""
+    """Stop an import: at once if it hasn't started, else at its next batch boundary.
+
+    The owner may; so may a superuser, whatever the job: the emergency brake on
+    a runaway import (a wrong file, a stolen account) must not wait for its owner.
+    """
+    _refuse_unless(
+        user_may_cancel_import(user, job.created_by_id),
+        "Only the person who started this import (or a superuser) may cancel it; you may follow it.",
+    )
     now = timezone.now()
     waiting = (ImportStatus.QUEUED, ImportStatus.VALIDATED)
     stopped = ImportJob.objects.filter(id=job.id, status__in=waiting, worker_id="").update(
@@ -231,6 +282,7 @@ def import_preview(
 ) -> ImportPreview:
     """Validate a file in-process and keep it as a VALIDATED dry-run job that can be committed later."""
     _check_policy(on_duplicate)
+    import_options_check(user=user, on_duplicate=on_duplicate, send_sms=False)
     job = ImportJob(created_by=user, source=ImportSource.FILE, on_duplicate=on_duplicate, dry_run=True)
     _store_upload(job, uploaded_file)
     worker_id = f"inline:{new_worker_token()}"
@@ -312,6 +364,7 @@ def customer_bulk_create(
 ) -> BulkCreateResult:
     """Create customers from a JSON list while the client waits, through the same pipeline as a file."""
     _check_policy(on_duplicate)
+    import_options_check(user=user, on_duplicate=on_duplicate, send_sms=False)
     worker_id = f"inline:{new_worker_token()}"
     job = ImportJob.objects.create(
         created_by=user,

@@ -28,6 +28,9 @@ class SmsMessage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["customer", "import_job"], name="sms_once_per_customer_per_import"),
         ]
+        # Texts cost money and reach people: asking an import for them is a right of its own,
+        # not something every importer has.
+        permissions = [("send_welcome_sms", "Can have welcome texts sent to the customers an import creates")]
 
     def __str__(self) -> str:
         return f"SMS to {self.to} ({self.status})"

@@ -156,6 +156,23 @@
     return job.first_errors || [];
   }
 
+  // The API decides who may do what (users/api/permissions.py); the page only avoids offering what it would refuse.
+  function mine(job) {
+    return job.created_by !== null && job.created_by !== undefined && job.created_by === config.userId;
+  }
+
+  function mayCommit(job) {
+    return mine(job);
+  }
+
+  function mayCancel(job) {
+    return mine(job) || Boolean(config.mayCancelAny);
+  }
+
+  function mayDownloadErrors(job) {
+    return mine(job) || Boolean(config.canViewCustomers);
+  }
+
   // ---- what the page shows -------------------------------------------------------------------
 
   var STEP_OF_SECTION = { upload: "upload", validating: "check", preview: "check", progress: "import", done: "done" };
@@ -262,6 +279,9 @@
     var errors = firstErrors(job);
     var rejected = c.failed + c.skipped;
     $("#preview-errors").hidden = errors.length === 0;
+    $$("[data-link='errorsXlsx'], [data-link='errorsCsv']", section).forEach(function (el) {
+      el.hidden = !mayDownloadErrors(job);
+    });
     renderErrorRows($("[data-field='errors-body']", section), errors);
     setText(
       section,
@@ -274,6 +294,10 @@
     var button = $("#commit-button");
     button.textContent = "Import " + plural(n, "customer", "customers");
     button.disabled = n === 0 || state.committed;
+    button.hidden = !mayCommit(job);
+    var commitNote = $("[data-field='commit-note']", section);
+    commitNote.hidden = mayCommit(job);
+    commitNote.textContent = mayCommit(job) ? "" : "Only the person who uploaded this file can import it.";
     show("preview");
   }
 
@@ -319,6 +343,7 @@
     var cancelling = state.cancelling || Boolean(job.cancel_requested);
     cancel.disabled = cancelling;
     cancel.textContent = cancelling ? "Cancelling…" : "Cancel import";
+    cancel.hidden = !mayCancel(job);
     show("progress");
   }
 
@@ -357,11 +382,11 @@
     setText(section, "duration", formatDuration(duration(job)));
 
     $$("[data-show='customers']", section).forEach(function (el) {
-      el.hidden = c.created + c.updated === 0;
+      el.hidden = c.created + c.updated === 0 || !config.canViewCustomers;
     });
     var hasErrors = c.failed + c.skipped > 0;
     $$("[data-show='errors']", section).forEach(function (el) {
-      el.hidden = !hasErrors;
+      el.hidden = !hasErrors || !mayDownloadErrors(job);
     });
     var sms = job.sms;
     var smsShown = Boolean(job.send_sms && sms && !sms.disabled);
@@ -542,7 +567,9 @@
     body.append("file", file, file.name);
     body.append("on_duplicate", form.elements.on_duplicate.value);
     body.append("dry_run", "true");
-    body.append("send_sms", form.elements.send_sms.checked ? "true" : "false");
+    // Without the permission to send texts the page has no checkbox: ask for none.
+    var sendSms = form.elements.send_sms;
+    body.append("send_sms", sendSms && sendSms.checked ? "true" : "false");
     setBusy(true);
     api("POST", config.urls.create, body).then(
       function (job) {

@@ -1,0 +1,61 @@
+"""In a real browser: the page works for an importer with no extra rights, and offers nobody what they can't do."""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from tests.conftest import PASSWORD
+from tests.web.conftest import sign_in
+from tests.web.sheets import many_customers
+from tests.workers import LiveWorker
+from users.models import ImportJob, ImportStatus, User
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def staff(phone: str, *codenames: str) -> User:
+    user = User.objects.create_user(phone, PASSWORD, first_name="Kojo", last_name="Staff", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def test_an_importer_with_no_extra_rights_validates_and_imports_without_the_choices_they_lack(
+    page: "Page", import_worker: LiveWorker, tmp_path: Path
+) -> None:
+    staff("0241000031", "add_customer")
+    sign_in(page, phone="0241000031")
+
+    assert page.get_by_label("Text each new customer a welcome SMS").count() == 0
+    assert page.get_by_text("Update the customer").count() == 0
+    page.get_by_label("Spreadsheet", exact=True).set_input_files(many_customers(tmp_path / "three.xlsx", 3))
+    page.get_by_role("button", name="Validate").click()
+    page.get_by_role("button", name="Import 3 customers").click()
+    page.get_by_role("heading", name="Import complete").wait_for()
+
+    job = ImportJob.objects.get()
+    assert (job.on_duplicate, job.send_sms, job.created_count) == ("skip", False, 3)
+    assert page.get_by_role("link", name="View imported customers").is_hidden(), "it needs users.view_customer"
+
+
+def test_someone_elses_validated_import_shows_no_import_button(page: "Page", admin_user: User) -> None:
+    job = ImportJob.objects.create(
+        created_by=admin_user,
+        original_filename="theirs.xlsx",
+        status=ImportStatus.VALIDATED,
+        dry_run=True,
+        total_rows=3,
+        valid_rows=3,
+        processed_rows=3,
+    )
+    staff("0241000032", "add_customer", "view_all_importjobs")
+    sign_in(page, phone="0241000032")
+
+    page.goto(f"/imports/{job.id}/")
+    page.get_by_text("Only the person who uploaded this file can import it.").wait_for()
+
+    assert page.locator("#commit-button").is_hidden()
