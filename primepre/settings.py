@@ -174,6 +174,16 @@ TASK_WORKER_NICE = env_int("TASK_WORKER_NICE", 10)
 IMPORT_FILE_RETENTION_DAYS = env_int("IMPORT_FILE_RETENTION_DAYS", 14)
 IMPORT_MAX_UNCOMPRESSED_BYTES = env_int("IMPORT_MAX_UNCOMPRESSED_BYTES", 1024 * MB)
 IMPORT_MAX_COMPRESSION_RATIO = env_int("IMPORT_MAX_COMPRESSION_RATIO", 200)
+# --- Import quotas: what one user may hold in the queue, and the service on its disk ---
+# Three waiting or running imports is more than a person follows at once; a fourth waits
+# its turn (429) instead of lining up hundreds of jobs in front of everyone else. 0: no limit.
+IMPORT_MAX_ACTIVE_JOBS_PER_USER = env_int("IMPORT_MAX_ACTIVE_JOBS_PER_USER", 3)
+# Bytes of uploads kept on disk, all users together, until retention deletes them. 500 MB is
+# ten uploads of the largest size allowed, while a typical customer sheet is well under 1 MB.
+# It leaves room on a free instance's ephemeral disk (shared with the code and /tmp, its size
+# unpublished) and fills at most half of a 1 GB persistent disk. 0: no limit.
+IMPORT_MAX_STORED_BYTES = env_int("IMPORT_MAX_STORED_BYTES", 500 * MB)
+# --- end import quotas ---
 MEMORY_WARNING_MB = env_int("MEMORY_WARNING_MB", 350)
 MEMORY_LOG_INTERVAL_SECONDS = env_float("MEMORY_LOG_INTERVAL_SECONDS", 10.0)
 

@@ -1,10 +1,12 @@
 """In a real browser: the page works for an importer with no extra rights, and offers nobody what they can't do."""
 
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 
 from tests.conftest import PASSWORD
 from tests.web.conftest import sign_in
@@ -59,3 +61,20 @@ def test_someone_elses_validated_import_shows_no_import_button(page: "Page", adm
     page.get_by_text("Only the person who uploaded this file can import it.").wait_for()
 
     assert page.locator("#commit-button").is_hidden()
+
+
+def test_an_upload_over_the_active_import_quota_is_explained_on_the_page(
+    page: "Page", admin_user: User, settings: object, tmp_path: Path
+) -> None:
+    for _ in range(settings.IMPORT_MAX_ACTIVE_JOBS_PER_USER):  # type: ignore[attr-defined]
+        ImportJob.objects.create(created_by=admin_user, status=ImportStatus.QUEUED, original_filename="waiting.xlsx")
+    # Queued two days ago (no worker has run since): too old for the page to resume, still holding their slots.
+    ImportJob.objects.update(created_at=timezone.now() - timedelta(days=2))
+    sign_in(page, phone="0241000001")
+
+    page.get_by_label("Spreadsheet", exact=True).set_input_files(many_customers(tmp_path / "one.xlsx", 1))
+    page.get_by_role("button", name="Validate").click()
+
+    alert = page.get_by_role("alert")
+    alert.wait_for(state="visible")
+    assert "imports waiting or running" in alert.inner_text() and "cancel one" in alert.inner_text()

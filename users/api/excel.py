@@ -5,8 +5,8 @@ then post the `unique_candidates` back to create them, either while it waits
 (`BulkCreateApi`) or as a background job it polls (`BulkCreateAsyncApi`,
 `BulkCreateStatusApi`). Every stage runs the import engine in users/imports,
 so rows are checked and written exactly as a spreadsheet's are, under the same
-rules: the options of users/imports/services.py, and an existing customer's
-name, email and phone shown only to users who may view customers.
+rules: the options and quotas of users/imports/services.py, and an existing
+customer's name, email and phone shown only to users who may view customers.
 """
 
 import math
@@ -34,7 +34,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from users.api.errors import ServiceError
-from users.api.imports import SmsCountsSerializer, mask_matched_row, shows_matched_rows
+from users.api.imports import (
+    QUOTA_RESPONSES,
+    STORAGE_RESPONSES,
+    SmsCountsSerializer,
+    mask_matched_row,
+    shows_matched_rows,
+)
 from users.api.parsers import SafeJSONParser
 from users.api.permissions import CanImportCustomers, IsStaffUser, user_can_view_customers
 from users.api.schema import ErrorSerializer
@@ -380,6 +386,8 @@ class ExcelUploadApi(APIView):
             ),
             413: refusal("Over the upload size limit, or more rows than the inline limit (use the job API)."),
             415: refusal("Not multipart/form-data."),
+            **QUOTA_RESPONSES,
+            **STORAGE_RESPONSES,
         },
     )
     def post(self, request: Request) -> Response:
@@ -497,6 +505,8 @@ class BulkCreateAsyncApi(APIView):
             403: refusal("Not active staff with users.add_customer, or send_sms without users.send_welcome_sms."),
             413: refusal("The body is over the 50 MB limit."),
             415: refusal("Not application/json."),
+            **QUOTA_RESPONSES,
+            **STORAGE_RESPONSES,
         },
     )
     def post(self, request: Request) -> Response:

@@ -30,7 +30,7 @@ from rest_framework.views import APIView
 
 from users.api.errors import ServiceError
 from users.api.permissions import CanImportCustomers, IsStaffUser, user_can_view_customers, user_owns_import
-from users.api.schema import PagePagination, error_responses, paginated_response
+from users.api.schema import ErrorSerializer, PagePagination, error_responses, paginated_response
 from users.imports.report import error_report_csv, error_report_xlsx
 from users.imports.selectors import import_jobs_visible_to, import_row_errors
 from users.imports.services import import_job_cancel, import_job_commit, import_job_create
@@ -47,6 +47,22 @@ XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
 
+
+# Refusals the shared table in users/api/schema.py doesn't describe: the quotas (services.import_quota_check).
+QUOTA_RESPONSES = {
+    429: OpenApiResponse(
+        ErrorSerializer,
+        description="You already have IMPORT_MAX_ACTIVE_JOBS_PER_USER imports waiting or running "
+        "(`too_many_active_imports`): wait for one to finish, or cancel one.",
+    ),
+}
+STORAGE_RESPONSES = {
+    507: OpenApiResponse(
+        ErrorSerializer,
+        description="The server's space for uploaded files (IMPORT_MAX_STORED_BYTES) is full (`storage_full`); "
+        "it frees itself as old uploads are deleted.",
+    ),
+}
 
 # The columns of a row error's `raw_data` (the template's layout) that hold a person's details.
 PERSONAL_LABELS = ("First Name", "Last Name", "Email", "Phone Number")
@@ -259,7 +275,12 @@ class ImportJobListCreateApi(APIView):
             "(403 otherwise)."
         ),
         request={"multipart/form-data": InputSerializer},
-        responses={202: ImportJobSerializer, **error_responses(400, 401, 403, 413, 415)},
+        responses={
+            202: ImportJobSerializer,
+            **error_responses(400, 401, 403, 413, 415),
+            **QUOTA_RESPONSES,
+            **STORAGE_RESPONSES,
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -321,7 +342,7 @@ class ImportJobCommitApi(_JobWriteApi):
         summary="Commit a validated dry run",
         description="Only the job's owner may commit it (403 for anyone else who can see it).",
         request=None,
-        responses={202: ImportJobSerializer, **error_responses(401, 403, 404, 409)},
+        responses={202: ImportJobSerializer, **error_responses(401, 403, 404, 409), **QUOTA_RESPONSES},
     )
     def post(self, request: Request, job_id: uuid.UUID) -> Response:
         job = import_job_commit(job=_visible_job(user=request.user, job_id=job_id), user=request.user)

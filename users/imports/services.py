@@ -4,7 +4,8 @@ Views stay thin: they parse input, call one of these, and serialise the result.
 Refusals are `ImportRefused` (the file) or `ServiceError` (the request). The
 rules on who may choose which option are checked here, so every way in (the
 job API, the frontend's endpoints, the import page, the command line) obeys the
-same ones.
+same ones; so are the quotas web clients share (active jobs per user, bytes
+of uploads stored on disk), race-safe under `_quota_lock()`.
 """
 
 import logging
@@ -15,7 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from rest_framework import status
 
@@ -44,9 +46,12 @@ from users.models import (
     RowErrorCode,
     User,
 )
+from users.models.imports import ACTIVE_STATUSES
 
 logger = logging.getLogger(__name__)
 MB = 1024 * 1024
+# Any fixed number, the same in every process: PostgreSQL's advisory lock that serialises quota decisions.
+QUOTA_LOCK_KEY = 0x5052_494D  # "PRIM"
 
 
 def _check_policy(on_duplicate: str) -> None:
@@ -72,6 +77,57 @@ def import_options_check(*, user: User, on_duplicate: str, send_sms: bool) -> No
             "Import without send_sms, or ask an administrator for that permission.",
             http_status=status.HTTP_403_FORBIDDEN,
         )
+
+
+def _stored_bytes() -> int:
+    """Bytes of uploads still on disk, every user's: what retention has not deleted yet."""
+    stored = ImportJob.objects.filter(file_deleted_at__isnull=True).exclude(file="").aggregate(total=Sum("file_size"))
+    return stored["total"] or 0
+
+
+def import_quota_check(*, user: User, new_bytes: int, new_active: int = 1) -> None:
+    """Refuse an import that would give `user` too many active jobs (429) or fill the upload storage (507).
+
+    Called once early, so a refusal costs nothing, and again inside the transaction
+    that saves the job, after `_quota_lock()`: there the answer is exact.
+    A setting of 0 switches its quota off.
+    """
+    limit = settings.IMPORT_MAX_ACTIVE_JOBS_PER_USER
+    if limit and new_active:
+        active = ImportJob.objects.filter(created_by=user, status__in=ACTIVE_STATUSES).count()
+        if active + new_active > limit:
+            raise ServiceError(
+                "too_many_active_imports",
+                f"You already have {active} imports waiting or running, and each person may have {limit} at "
+                "a time. Wait for one to finish, or cancel one, then try again.",
+                http_status=status.HTTP_429_TOO_MANY_REQUESTS,
+            )
+    capacity = settings.IMPORT_MAX_STORED_BYTES
+    if capacity and new_bytes:
+        stored = _stored_bytes()
+        if stored + new_bytes > capacity:
+            # 507 Insufficient Storage: the server can't store what the request needs. Not 413 (the
+            # file is within the upload limit) nor 429 (not this client's doing); it clears by itself
+            # as retention deletes old uploads.
+            raise ServiceError(
+                "storage_full",
+                f"The server's space for uploaded files is full ({stored / MB:.1f} of {capacity / MB:.0f} MB "
+                f"in use; this upload needs {new_bytes / MB:.1f} MB). Old uploads are deleted after "
+                f"{settings.IMPORT_FILE_RETENTION_DAYS} days; try again later, or ask an administrator.",
+                http_status=status.HTTP_507_INSUFFICIENT_STORAGE,
+            )
+
+
+def _quota_lock() -> None:
+    """Serialise quota decisions until the surrounding transaction ends, so two uploads can't share the last slot.
+
+    PostgreSQL: a transaction-scoped advisory lock, held for the milliseconds of a
+    count and an insert. SQLite: nothing to do, because DATABASES opens every
+    transaction IMMEDIATE, so it already holds the database's single write lock.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [QUOTA_LOCK_KEY])
 
 
 def _log_upload(job: ImportJob, user: User) -> None:
@@ -125,6 +181,7 @@ def import_job_create(
     """
     _check_policy(on_duplicate)
     import_options_check(user=user, on_duplicate=on_duplicate, send_sms=send_sms)
+    import_quota_check(user=user, new_bytes=uploaded_file.size or 0)
     job = ImportJob(
         created_by=user,
         source=ImportSource.FILE,
@@ -147,11 +204,23 @@ def import_job_create(
             refusal.message,
         )
         raise
-    with transaction.atomic():
-        job.save()
-        enqueue_import_job(job_id=job.id)
+    _save_within_quota(job, user=user)
     _log_upload(job, user)
     return job
+
+
+def _save_within_quota(job: ImportJob, *, user: User) -> None:
+    """Save a new job and queue it, if the quotas still allow it once decisions are serialised; else drop its file."""
+    try:
+        with transaction.atomic():
+            _quota_lock()
+            import_quota_check(user=user, new_bytes=job.file_size, new_active=int(job.status in ACTIVE_STATUSES))
+            job.save()
+            if job.status == ImportStatus.QUEUED:
+                enqueue_import_job(job_id=job.id)
+    except ServiceError:
+        job.file.delete(save=False)
+        raise
 
 
 def import_job_create_from_payload(
@@ -164,6 +233,7 @@ def import_job_create_from_payload(
     """Queue an import of customers posted as JSON (the frontend's bulk-create-async)."""
     _check_policy(on_duplicate)
     import_options_check(user=user, on_duplicate=on_duplicate, send_sms=send_sms)
+    import_quota_check(user=user, new_bytes=0)
     job = ImportJob(
         created_by=user,
         source=ImportSource.PAYLOAD,
@@ -177,9 +247,7 @@ def import_job_create_from_payload(
     job.file_size = content.size
     content.seek(0)
     job.file.save("customers.jsonl", content, save=False)
-    with transaction.atomic():
-        job.save()
-        enqueue_import_job(job_id=job.id)
+    _save_within_quota(job, user=user)
     _log_upload(job, user)
     return job
 
@@ -200,19 +268,27 @@ def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
         "Only the person who uploaded this import may commit it; you may follow it.",
     )
     import_options_check(user=user, on_duplicate=job.on_duplicate, send_sms=job.send_sms)
-    claimed = ImportJob.objects.filter(id=job.id, status=ImportStatus.VALIDATED).update(
-        status=ImportStatus.QUEUED,
-        dry_run=False,
-        started_at=None,
-        processed_rows=0,
-        failed_count=0,
-        skipped_count=0,
-        duplicates_in_file=0,
-        existing_matches=0,
-        checkpoint=0,
-        rows_per_second=0,
-        cancel_requested=False,
-    )
+    import_quota_check(user=user, new_bytes=0)
+    with transaction.atomic():
+        _quota_lock()
+        import_quota_check(user=user, new_bytes=0)
+        claimed = ImportJob.objects.filter(id=job.id, status=ImportStatus.VALIDATED).update(
+            status=ImportStatus.QUEUED,
+            dry_run=False,
+            started_at=None,
+            processed_rows=0,
+            failed_count=0,
+            skipped_count=0,
+            duplicates_in_file=0,
+            existing_matches=0,
+            checkpoint=0,
+            rows_per_second=0,
+            cancel_requested=False,
+        )
+        if claimed:
+            # The commit pass records its own outcome for every row.
+            job.row_errors.all().delete()
+            enqueue_import_job(job_id=job.id)
     if not claimed:
         job.refresh_from_db()
         raise ServiceError(
@@ -220,10 +296,6 @@ def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
             f"Only a validated import can be committed; this one is {job.get_status_display().lower()}.",
             http_status=status.HTTP_409_CONFLICT,
         )
-    with transaction.atomic():
-        # The commit pass records its own outcome for every row.
-        job.row_errors.all().delete()
-        enqueue_import_job(job_id=job.id)
     logger.info(
         "%s job=%s committed by user id %s", LogTag.EXCEL_UPLOAD_START, job.id, user.pk, extra={"job_id": str(job.id)}
     )
@@ -283,13 +355,14 @@ def import_preview(
     """Validate a file in-process and keep it as a VALIDATED dry-run job that can be committed later."""
     _check_policy(on_duplicate)
     import_options_check(user=user, on_duplicate=on_duplicate, send_sms=False)
+    import_quota_check(user=user, new_bytes=uploaded_file.size or 0)
     job = ImportJob(created_by=user, source=ImportSource.FILE, on_duplicate=on_duplicate, dry_run=True)
     _store_upload(job, uploaded_file)
     worker_id = f"inline:{new_worker_token()}"
     job.worker_id = worker_id
     job.status = ImportStatus.VALIDATING
     job.started_at = job.heartbeat_at = timezone.now()
-    job.save()
+    _save_within_quota(job, user=user)
     _log_upload(job, user)
     candidates: list[Candidate] = []
     invalid: list[RowProblem] = []
@@ -362,7 +435,11 @@ class BulkCreateResult:
 def customer_bulk_create(
     *, user: User, customers: list[dict[str, Any]], on_duplicate: str = DuplicatePolicy.SKIP
 ) -> BulkCreateResult:
-    """Create customers from a JSON list while the client waits, through the same pipeline as a file."""
+    """Create customers from a JSON list while the client waits, through the same pipeline as a file.
+
+    No quota: nothing is queued or stored, and the request itself is bounded by
+    the per-request customer limit.
+    """
     _check_policy(on_duplicate)
     import_options_check(user=user, on_duplicate=on_duplicate, send_sms=False)
     worker_id = f"inline:{new_worker_token()}"
