@@ -211,6 +211,20 @@ SMS_WELCOME_TEMPLATE = env_str(
 )
 if SMS_BACKEND not in {"twilio", "console", "disabled"}:
     raise ImproperlyConfigured(f"SMS_BACKEND must be 'twilio', 'console' or 'disabled', got {SMS_BACKEND!r}")
+# --- SMS limits: who may be texted, and how many a day (docs/sms.md) ---
+# Two-letter ISO country codes of the numbers welcome texts may go to; empty means the default.
+# Customers are in Ghana: a number elsewhere in an import is a typo or an abuse (SMS pumping
+# to premium-rate ranges), and costs more per text either way.
+SMS_ALLOWED_COUNTRIES = [code.upper() for code in env_list("SMS_ALLOWED_COUNTRIES")] or ["GH"]
+if bad_codes := [code for code in SMS_ALLOWED_COUNTRIES if len(code) != 2 or not code.isalpha()]:
+    raise ImproperlyConfigured(f"SMS_ALLOWED_COUNTRIES takes two-letter country codes such as GH, got {bad_codes}")
+# Welcome texts the whole service may hand to Twilio in one day (UTC). A normal day brings tens
+# to a few hundred new customers; 500 covers that, and caps what a stolen importer account or a
+# wrong file can cost in one day at 500 texts. Raise it for a migration day; 0 sends none.
+SMS_DAILY_LIMIT = env_int("SMS_DAILY_LIMIT", 500)
+if SMS_DAILY_LIMIT < 0:
+    raise ImproperlyConfigured(f"SMS_DAILY_LIMIT must be 0 (no texts) or more, got {SMS_DAILY_LIMIT}")
+# --- end SMS limits ---
 # Empty means Twilio's own API; the tests point it at a local stub server (docs/sms.md).
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")
 TWILIO_TIMEOUT = env_float("TWILIO_TIMEOUT", 10.0)

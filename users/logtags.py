@@ -30,4 +30,5 @@ class LogTag(StrEnum):
     SMS_SEND = "[SMS-SEND]"
     SMS_RETRY = "[SMS-RETRY]"
     SMS_FAIL = "[SMS-FAIL]"
+    SMS_REFUSED = "[SMS-REFUSED]"
     HEALTH = "[HEALTH]"

@@ -12,7 +12,7 @@ from tests.conftest import PASSWORD
 from tests.web.conftest import sign_in
 from tests.web.sheets import many_customers
 from tests.workers import LiveWorker
-from users.models import ImportJob, ImportStatus, User
+from users.models import Customer, ImportJob, ImportStatus, SmsMessage, User
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -78,3 +78,37 @@ def test_an_upload_over_the_active_import_quota_is_explained_on_the_page(
     alert = page.get_by_role("alert")
     alert.wait_for(state="visible")
     assert "imports waiting or running" in alert.inner_text() and "cancel one" in alert.inner_text()
+
+
+def test_the_summary_counts_the_welcome_texts_refused_and_says_why(
+    page: "Page", admin_user: User, settings: object
+) -> None:
+    settings.SMS_BACKEND = "console"  # type: ignore[attr-defined]
+    job = ImportJob.objects.create(
+        created_by=admin_user,
+        original_filename="three.xlsx",
+        status=ImportStatus.COMPLETE,
+        send_sms=True,
+        total_rows=3,
+        processed_rows=3,
+        created_count=3,
+    )
+    for n, (status, code) in enumerate([("sent", ""), ("refused", "country_blocked"), ("refused", "daily_limit")]):
+        customer = Customer.objects.create(
+            shipping_mark=f"PM {n}", first_name="Ama", last_name="Mensah", phone=f"+23324000000{n}", import_job=job
+        )
+        SmsMessage.objects.create(
+            customer=customer, import_job=job, to=customer.phone, body="Hi", status=status, error_code=code
+        )
+    sign_in(page, phone="0241000001")
+
+    page.goto(f"/imports/{job.id}/")
+    page.get_by_role("heading", name="Import complete").wait_for()
+
+    summary = page.locator("#step-done")
+    assert summary.locator("[data-count='sms_refused']").inner_text() == "2"
+    note = summary.locator("[data-field='sms-note']").inner_text()
+    assert note == (
+        "2 welcome texts were not sent: 1 to numbers outside the countries welcome texts may go to; "
+        "1 because the day's limit of texts was reached."
+    )

@@ -95,3 +95,5 @@ class SmsStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
+    # Never handed to the provider: the number's country isn't allowed, or the day's limit was reached.
+    REFUSED = "refused", "Refused"

@@ -144,6 +144,9 @@
       sms_sent: num(sms.sent),
       sms_failed: num(sms.failed),
       sms_pending: num(sms.pending),
+      sms_refused: num(sms.refused),
+      sms_refused_country: num(sms.refused_country),
+      sms_refused_daily_limit: num(sms.refused_daily_limit),
     };
   }
 
@@ -393,13 +396,32 @@
     $$("[data-show='sms']", section).forEach(function (el) {
       el.hidden = !smsShown;
     });
+    $$("[data-show='sms-refused']", section).forEach(function (el) {
+      el.hidden = !(smsShown && c.sms_refused > 0);
+    });
     var smsNote = $("[data-field='sms-note']", section);
     var smsText = "";
     if (job.send_sms && sms && sms.disabled) smsText = "Text messages are switched off on this server, so no welcome texts were sent.";
-    else if (smsShown && c.sms_pending > 0) smsText = plural(c.sms_pending, "welcome text is", "welcome texts are") + " still on the way.";
+    else if (smsShown) {
+      if (c.sms_pending > 0) smsText = plural(c.sms_pending, "welcome text is", "welcome texts are") + " still on the way.";
+      smsText = [smsText, refusedText(c)].filter(Boolean).join(" ");
+    }
     smsNote.hidden = !smsText;
     smsNote.textContent = smsText;
     show("done");
+  }
+
+  function refusedText(c) {
+    // Texts the server refused to send (users/sms/limits.py), with why: they are counted, never dropped silently.
+    var reasons = [];
+    if (c.sms_refused_country > 0) {
+      reasons.push(formatNumber(c.sms_refused_country) + " to numbers outside the countries welcome texts may go to");
+    }
+    if (c.sms_refused_daily_limit > 0) {
+      reasons.push(formatNumber(c.sms_refused_daily_limit) + " because the day's limit of texts was reached");
+    }
+    if (!reasons.length) return "";
+    return plural(c.sms_refused, "welcome text was", "welcome texts were") + " not sent: " + reasons.join("; ") + ".";
   }
 
   function duration(job) {
