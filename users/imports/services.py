@@ -284,6 +284,8 @@ def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
             checkpoint=0,
             rows_per_second=0,
             cancel_requested=False,
+            # A sign of life for retention: a dry run committed late is not "left unfinished" since its upload.
+            updated_at=timezone.now(),
         )
         if claimed:
             # The commit pass records its own outcome for every row.
