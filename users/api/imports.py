@@ -2,7 +2,7 @@
 
 Issue #4 section B. Each view parses its input, calls one service or selector
 and serialises the answer; the engine in users/imports/ does the work. A job
-another user owns answers 404, not 403, so job ids don't leak (#4 item 9);
+another user owns answers 404, not 403, so job ids don't leak;
 one you may see but don't own can be followed, not committed or cancelled (403,
 users/api/permissions.py). Row errors that point at existing customers show the
 row's names, email and phone only to the job's owner (who typed them) and to
@@ -211,10 +211,6 @@ class ImportRowErrorSerializer(serializers.Serializer):
     customer has its value (and raw row's names, email and phone) blanked.
     """
 
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        row = super().to_representation(instance)
-        return mask_matched_row(row) if self.context.get("mask_matched_rows") else row
-
     row_number = serializers.IntegerField(help_text="As Excel numbers it: the header is row 1.")
     outcome = serializers.ChoiceField(choices=RowOutcome.choices)
     column = serializers.CharField(help_text="The column at fault, as the sheet's header names it.")
@@ -226,6 +222,10 @@ class ImportRowErrorSerializer(serializers.Serializer):
     reason = serializers.CharField(help_text="A sentence; an existing customer is named by id and shipping mark only.")
     duplicate_of_row = serializers.IntegerField(allow_null=True)
     existing_customer_id = serializers.IntegerField(allow_null=True)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        row = super().to_representation(instance)
+        return mask_matched_row(row) if self.context.get("mask_matched_rows") else row
 
 
 class _JobReadApi(APIView):
