@@ -185,6 +185,16 @@ TASK_WORKER_NICE = env_int("TASK_WORKER_NICE", 10)
 IMPORT_FILE_RETENTION_DAYS = env_int("IMPORT_FILE_RETENTION_DAYS", 14)
 IMPORT_MAX_UNCOMPRESSED_BYTES = env_int("IMPORT_MAX_UNCOMPRESSED_BYTES", 1024 * MB)
 IMPORT_MAX_COMPRESSION_RATIO = env_int("IMPORT_MAX_COMPRESSION_RATIO", 200)
+# --- Import quotas: what one user may hold in the queue, and the service on its disk ---
+# Three waiting or running imports is more than a person follows at once; a fourth waits
+# its turn (429) instead of lining up hundreds of jobs in front of everyone else. 0: no limit.
+IMPORT_MAX_ACTIVE_JOBS_PER_USER = env_int("IMPORT_MAX_ACTIVE_JOBS_PER_USER", 3)
+# Bytes of uploads kept on disk, all users together, until retention deletes them. 500 MB is
+# ten uploads of the largest size allowed, while a typical customer sheet is well under 1 MB.
+# It leaves room on a free instance's ephemeral disk (shared with the code and /tmp, its size
+# unpublished) and fills at most half of a 1 GB persistent disk. 0: no limit.
+IMPORT_MAX_STORED_BYTES = env_int("IMPORT_MAX_STORED_BYTES", 500 * MB)
+# --- end import quotas ---
 MEMORY_WARNING_MB = env_int("MEMORY_WARNING_MB", 350)
 MEMORY_LOG_INTERVAL_SECONDS = env_float("MEMORY_LOG_INTERVAL_SECONDS", 10.0)
 
@@ -212,6 +222,20 @@ SMS_WELCOME_TEMPLATE = env_str(
 )
 if SMS_BACKEND not in {"twilio", "console", "disabled"}:
     raise ImproperlyConfigured(f"SMS_BACKEND must be 'twilio', 'console' or 'disabled', got {SMS_BACKEND!r}")
+# --- SMS limits: who may be texted, and how many a day (docs/sms.md) ---
+# Two-letter ISO country codes of the numbers welcome texts may go to; empty means the default.
+# Customers are in Ghana: a number elsewhere in an import is a typo or an abuse (SMS pumping
+# to premium-rate ranges), and costs more per text either way.
+SMS_ALLOWED_COUNTRIES = [code.upper() for code in env_list("SMS_ALLOWED_COUNTRIES")] or ["GH"]
+if bad_codes := [code for code in SMS_ALLOWED_COUNTRIES if len(code) != 2 or not code.isalpha()]:
+    raise ImproperlyConfigured(f"SMS_ALLOWED_COUNTRIES takes two-letter country codes such as GH, got {bad_codes}")
+# Welcome texts the whole service may hand to Twilio in one day (UTC). A normal day brings tens
+# to a few hundred new customers; 500 covers that, and caps what a stolen importer account or a
+# wrong file can cost in one day at 500 texts. Raise it for a migration day; 0 sends none.
+SMS_DAILY_LIMIT = env_int("SMS_DAILY_LIMIT", 500)
+if SMS_DAILY_LIMIT < 0:
+    raise ImproperlyConfigured(f"SMS_DAILY_LIMIT must be 0 (no texts) or more, got {SMS_DAILY_LIMIT}")
+# --- end SMS limits ---
 # Empty means Twilio's own API; the tests point it at a local stub server (docs/sms.md).
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")
 TWILIO_TIMEOUT = env_float("TWILIO_TIMEOUT", 10.0)

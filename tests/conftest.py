@@ -22,13 +22,14 @@ def _media_in_a_temporary_folder(settings, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture
 def admin_user(db: None) -> User:
-    """A staff admin who may import customers (has users.add_customer)."""
+    """A staff admin who may import customers with every option: add, view and change customers, send texts."""
     user = User.objects.create_user(
         "0241000001", PASSWORD, first_name="Ama", last_name="Admin", user_role=UserRole.ADMIN, is_staff=True
     )
     user.user_permissions.add(
-        Permission.objects.get(codename="add_customer"),
-        Permission.objects.get(codename="view_customer"),
+        *Permission.objects.filter(
+            codename__in=["add_customer", "view_customer", "change_customer", "send_welcome_sms"]
+        )
     )
     return user
 

@@ -1,15 +1,36 @@
-"""GET /api/admin/metrics (#7 item 4): staff only, JWT or session, memory per process, jobs and queue depth."""
+"""GET /api/admin/metrics: on-call staff only, JWT or session, memory per process, jobs and queue depth."""
 
 import os
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from users.models import ImportJob, ImportStatus, User
+from tests.conftest import PASSWORD
+from users.models import ImportJob, ImportStatus, User, UserRole
 
 URL = "/api/admin/metrics"
+
+
+@pytest.fixture
+def on_call(db: None) -> User:
+    """Staff with users.view_service_metrics and nothing else: may see the metrics, not a single customer."""
+    user = User.objects.create_user("0241000007", PASSWORD, user_role=UserRole.STAFF, is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_service_metrics"))
+    return user
+
+
+def bearer(user: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    return client
+
+
+@pytest.fixture
+def admin_client(on_call: User) -> APIClient:
+    return bearer(on_call)
 
 
 @pytest.mark.django_db
@@ -52,15 +73,32 @@ def test_an_anonymous_request_gets_401_json(api_client: APIClient) -> None:
 
 
 @pytest.mark.django_db
-def test_a_jwt_bearer_token_is_enough(api_client: APIClient, admin_user: User) -> None:
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(admin_user)}")
-    assert api_client.get(URL).status_code == 200
+def test_a_jwt_bearer_token_is_enough(on_call: User) -> None:
+    assert bearer(on_call).get(URL).status_code == 200
 
 
 @pytest.mark.django_db
-def test_a_session_cookie_is_enough(client: Client, admin_user: User) -> None:
-    client.force_login(admin_user)
+def test_a_session_cookie_is_enough(client: Client, on_call: User) -> None:
+    client.post("/accounts/login/", {"username": on_call.phone, "password": PASSWORD})
     assert client.get(URL).status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_importer_without_the_metrics_permission_gets_403_with_a_sentence(admin_user: User) -> None:
+    response = bearer(admin_user).get(URL)
+    assert response.status_code == 403, "importing customers is no reason to see the service's processes"
+    assert "metrics" in response.json()["message"]
+
+
+@pytest.mark.django_db
+def test_a_superuser_sees_the_metrics_without_being_granted_anything(superuser: User) -> None:
+    assert bearer(superuser).get(URL).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_metrics_permission_without_staff_status_is_refused(on_call: User) -> None:
+    User.objects.filter(pk=on_call.pk).update(is_staff=False)
+    assert bearer(on_call).get(URL).status_code == 403
 
 
 @pytest.mark.django_db

@@ -113,3 +113,30 @@ def test_two_workers_sending_the_same_import_text_each_customer_once(
             worker.stop()
     per_phone = [len(twilio_stub.requests_to(c.phone)) for c in customers]
     assert per_phone == [1] * 40, f"double texts: {per_phone}\n" + "\n".join(outputs)
+
+
+def test_two_imports_finishing_at_once_on_two_workers_send_no_more_than_the_daily_limit(
+    transactional_db: None, twilio_settings: Settings, twilio_stub: TwilioStub, admin_user: User
+) -> None:
+    jobs = [
+        import_job_create_from_payload(user=admin_user, customers=customer_rows(6, start=1 + 6 * n), send_sms=True)
+        for n in range(2)
+    ]
+    env = twilio_env(twilio_stub, SMS_DAILY_LIMIT="7")
+    workers = [LiveWorker(interval=0.1, extra_env=env) for _ in range(2)]
+    try:
+        wait_until(
+            lambda: SmsMessage.objects.count() == 12
+            and not SmsMessage.objects.filter(status__in=["queued", "sending"]).exists(),
+            timeout=90,
+            what="both imports' texts to be sent or refused",
+        )
+    finally:
+        outputs = [worker.output() for worker in workers]
+        for worker in workers:
+            worker.stop()
+    log = "\n".join(outputs)
+    assert len(twilio_stub.received) == 7, f"{len(twilio_stub.received)} texts sent for a limit of 7\n{log}"
+    counts = [sms_counts_for_import(job_id=job.id) for job in jobs]
+    assert sum(c.sent for c in counts) == 7 and sum(c.refused_daily_limit for c in counts) == 5, counts
+    assert "[SMS-REFUSED]" in log

@@ -4,7 +4,9 @@ The dialog's flow: upload the file and show what it holds (`ExcelUploadApi`),
 then post the `unique_candidates` back to create them, either while it waits
 (`BulkCreateApi`) or as a background job it polls (`BulkCreateAsyncApi`,
 `BulkCreateStatusApi`). Every stage runs the import engine in users/imports,
-so rows are checked and written exactly as a spreadsheet's are.
+so rows are checked and written exactly as a spreadsheet's are, under the same
+rules: the options and quotas of users/imports/services.py, and an existing
+customer's name, email and phone shown only to users who may view customers.
 """
 
 import math
@@ -27,15 +29,20 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from users.api.errors import ServiceError
-from users.api.imports import SmsCountsSerializer
+from users.api.imports import (
+    QUOTA_RESPONSES,
+    STORAGE_RESPONSES,
+    SmsCountsSerializer,
+    mask_matched_row,
+    shows_matched_rows,
+)
 from users.api.parsers import SafeJSONParser
-from users.api.permissions import CanImportCustomers, IsStaffUser
+from users.api.permissions import CanImportCustomers, IsStaffUser, user_can_view_customers
 from users.api.schema import ErrorSerializer
 from users.imports.rows import TEMPLATE_COLUMNS, Candidate, Field, RowProblem
 from users.imports.selectors import import_jobs_visible_to, import_row_errors
@@ -46,7 +53,7 @@ from users.imports.services import (
     import_preview,
 )
 from users.imports.template import TEMPLATE_FILENAME, XLSX_CONTENT_TYPE, customer_template_xlsx
-from users.models import DuplicatePolicy, ImportJob, ImportStatus
+from users.models import Customer, DuplicatePolicy, ImportJob, ImportStatus
 from users.sms.selectors import sms_counts_for_import
 
 RAW_LABELS: dict[Field, str] = dict(TEMPLATE_COLUMNS)
@@ -137,22 +144,34 @@ def invalid_rows(problems: Iterable[RowProblem]) -> list[dict[str, Any]]:
     ]
 
 
-def preview_body(preview: ImportPreview) -> dict[str, Any]:
-    """The upload answer in the shape the dialog reads (`parsing_results`, `duplicate_results`, `upload_id`)."""
+def existing_customer_summary(customer: Customer, *, personal: bool) -> dict[str, Any]:
+    """An existing customer an upload row matched: always its id and mark; its name, email and phone only if allowed.
+
+    The keys stay (blank) for everyone, so the dialog reads the same shape.
+    """
+    return {
+        "id": customer.id,
+        "shipping_mark": customer.shipping_mark,
+        "name": customer.full_name if personal else "",
+        "email": customer.email if personal else "",
+        "phone": customer.phone if personal else "",
+    }
+
+
+def preview_body(preview: ImportPreview, *, show_existing_details: bool) -> dict[str, Any]:
+    """The upload answer in the shape the dialog reads (`parsing_results`, `duplicate_results`, `upload_id`).
+
+    `show_existing_details`: whether the caller may see existing customers' names,
+    emails and phones (users.view_customer); without it they still learn which
+    rows match which customer, by id and shipping mark.
+    """
     unique = CandidateSerializer(preview.candidates, many=True).data
     existing = [
         {
             "candidate": CandidateSerializer(match.candidate).data,
             "reason": match.reason,
             "existing_customers": [
-                {
-                    "id": customer.id,
-                    "shipping_mark": customer.shipping_mark,
-                    "name": customer.full_name,
-                    "email": customer.email,
-                    "phone": customer.phone,
-                }
-                for customer in match.customers
+                existing_customer_summary(customer, personal=show_existing_details) for customer in match.customers
             ],
         }
         for match in preview.existing
@@ -325,7 +344,9 @@ class JsonBooleanField(serializers.BooleanField):
 @extend_schema_serializer(component_name="BulkCreateAsyncInput")
 class BulkCreateAsyncInputSerializer(BulkCreateInputSerializer):
     send_sms = JsonBooleanField(
-        default=False, help_text="Text each created customer a welcome message (when SMS is configured)."
+        default=False,
+        help_text="Text each created customer a welcome message (when SMS is configured); "
+        "needs users.send_welcome_sms. The frontend leaves it out, so its flow needs no more than importing.",
     )
 
 
@@ -342,19 +363,31 @@ class ExcelUploadApi(APIView):
     class InputSerializer(serializers.Serializer):
         # Empty files pass here so the engine refuses them with its own code and sentence.
         file = serializers.FileField(allow_empty_file=True, help_text=".xlsx, .xls, .xlsb, .ods or .csv")
-        on_duplicate = serializers.ChoiceField(choices=DuplicatePolicy.choices, default=DuplicatePolicy.SKIP)
+        on_duplicate = serializers.ChoiceField(
+            choices=DuplicatePolicy.choices,
+            default=DuplicatePolicy.SKIP,
+            help_text="`update` needs users.change_customer.",
+        )
 
     @extend_schema(
         operation_id="frontend_excel_upload",
         summary="Preview a customer spreadsheet",
         request={"multipart/form-data": InputSerializer},
         responses={
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="parsing_results, duplicate_results, upload_id"),
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="parsing_results, duplicate_results, upload_id. An existing customer's name, email "
+                "and phone are blank unless you have users.view_customer.",
+            ),
             400: refusal("No file, not a spreadsheet, damaged, or a required column missing."),
             401: refusal("Not signed in."),
-            403: refusal("Not active staff with users.add_customer."),
+            403: refusal(
+                "Not active staff with users.add_customer, or on_duplicate=update without users.change_customer."
+            ),
             413: refusal("Over the upload size limit, or more rows than the inline limit (use the job API)."),
             415: refusal("Not multipart/form-data."),
+            **QUOTA_RESPONSES,
+            **STORAGE_RESPONSES,
         },
     )
     def post(self, request: Request) -> Response:
@@ -365,7 +398,7 @@ class ExcelUploadApi(APIView):
             uploaded_file=payload.validated_data["file"],
             on_duplicate=payload.validated_data["on_duplicate"],
         )
-        return Response(preview_body(preview))
+        return Response(preview_body(preview, show_existing_details=user_can_view_customers(request.user)))
 
 
 @extend_schema_serializer(component_name="BulkCreateCreated")
@@ -469,9 +502,11 @@ class BulkCreateAsyncApi(APIView):
             202: OutputSerializer,
             400: refusal("The list is empty, malformed or longer than the per-request limit."),
             401: refusal("Not signed in."),
-            403: refusal("Not active staff with users.add_customer."),
+            403: refusal("Not active staff with users.add_customer, or send_sms without users.send_welcome_sms."),
             413: refusal("The body is over the 50 MB limit."),
             415: refusal("Not application/json."),
+            **QUOTA_RESPONSES,
+            **STORAGE_RESPONSES,
         },
     )
     def post(self, request: Request) -> Response:
@@ -532,9 +567,24 @@ def status_message(job: ImportJob, shown: str) -> str:
 
 
 class BulkCreateStatusApi(APIView):
-    """GET /api/auth/customers/excel/bulk-create/status/<task_id>/: how a background run is doing."""
+    """GET /api/auth/customers/excel/bulk-create/status/<task_id>/: how a background run is doing.
 
-    permission_classes = (IsAuthenticated,)
+    It needs what queueing the run needed (active staff with users.add_customer),
+    so the frontend keeps polling as the user who queued it; a signed-in account
+    without it gets the same 403 body as another user's task, `status` FORBIDDEN.
+    """
+
+    permission_classes = (CanImportCustomers,)
+
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+        if request.authenticators and not request.successful_authenticator:
+            super().permission_denied(request, message=message, code=code)  # 401, as everywhere
+        raise ServiceError(
+            "permission_denied",
+            message or CanImportCustomers.message,
+            http_status=status.HTTP_403_FORBIDDEN,
+            extra={"status": "FORBIDDEN", "task_id": self.kwargs.get("task_id", "")},
+        )
 
     @extend_schema_serializer(component_name="BulkCreateStatusError")
     class ErrorSerializer(serializers.Serializer):
@@ -579,8 +629,10 @@ class BulkCreateStatusApi(APIView):
             return job.failed_count + job.skipped_count
 
         def get_errors(self, job: ImportJob) -> list[dict[str, Any]]:
-            rows = import_row_errors(job=job)[:STATUS_MAX_ERRORS]
-            return BulkCreateStatusApi.ErrorSerializer(rows, many=True).data
+            rows = BulkCreateStatusApi.ErrorSerializer(import_row_errors(job=job)[:STATUS_MAX_ERRORS], many=True).data
+            if self.context.get("mask_matched_rows"):
+                return [mask_matched_row(row) for row in rows]
+            return rows
 
         @extend_schema_field(SmsCountsSerializer(allow_null=True))
         def get_sms(self, job: ImportJob) -> dict[str, Any] | None:
@@ -600,13 +652,14 @@ class BulkCreateStatusApi(APIView):
         responses={
             200: OutputSerializer,
             401: refusal("Not signed in."),
-            403: refusal("Another user's task: `status` is FORBIDDEN."),
+            403: refusal("Another user's task, or not active staff with users.add_customer: `status` is FORBIDDEN."),
             404: refusal("No such task: `status` is NOT_FOUND."),
         },
     )
     def get(self, request: Request, task_id: str) -> Response:
         job = visible_job(user=request.user, task_id=task_id)
-        return Response(self.OutputSerializer(job).data)
+        context = {"mask_matched_rows": not shows_matched_rows(user=request.user, job=job)}
+        return Response(self.OutputSerializer(job, context=context).data)
 
 
 class ExcelTemplateApi(APIView):

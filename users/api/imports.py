@@ -2,7 +2,11 @@
 
 Issue #4 section B. Each view parses its input, calls one service or selector
 and serialises the answer; the engine in users/imports/ does the work. A job
-another user owns answers 404, not 403, so job ids don't leak (#4 item 9).
+another user owns answers 404, not 403, so job ids don't leak;
+one you may see but don't own can be followed, not committed or cancelled (403,
+users/api/permissions.py). Row errors that point at existing customers show the
+row's names, email and phone only to the job's owner (who typed them) and to
+users who may view customers.
 """
 
 import io
@@ -24,8 +28,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from users.api.permissions import CanImportCustomers, IsStaffUser
-from users.api.schema import PagePagination, error_responses, paginated_response
+from users.api.errors import ServiceError
+from users.api.permissions import CanImportCustomers, IsStaffUser, user_can_view_customers, user_owns_import
+from users.api.schema import ErrorSerializer, PagePagination, error_responses, paginated_response
 from users.imports.report import error_report_csv, error_report_xlsx
 from users.imports.selectors import import_jobs_visible_to, import_row_errors
 from users.imports.services import import_job_cancel, import_job_commit, import_job_create
@@ -41,6 +46,53 @@ FIRST_ERRORS_LIMIT = 20
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
+
+
+# Refusals the shared table in users/api/schema.py doesn't describe: the quotas (services.import_quota_check).
+QUOTA_RESPONSES = {
+    429: OpenApiResponse(
+        ErrorSerializer,
+        description="You already have IMPORT_MAX_ACTIVE_JOBS_PER_USER imports waiting or running "
+        "(`too_many_active_imports`): wait for one to finish, or cancel one.",
+    ),
+}
+STORAGE_RESPONSES = {
+    507: OpenApiResponse(
+        ErrorSerializer,
+        description="The server's space for uploaded files (IMPORT_MAX_STORED_BYTES) is full (`storage_full`); "
+        "it frees itself as old uploads are deleted.",
+    ),
+}
+
+# The columns of a row error's `raw_data` (the template's layout) that hold a person's details.
+PERSONAL_LABELS = ("First Name", "Last Name", "Email", "Phone Number")
+# Row errors about an existing customer: their `value` is the customer's matching phone, email or mark.
+EXISTING_CUSTOMER_CODES = frozenset({RowErrorCode.ALREADY_EXISTS, RowErrorCode.CONFLICT})
+
+
+def shows_matched_rows(*, user: User, job: ImportJob) -> bool:
+    """Whether `user` sees the personal details of this job's rows that matched existing customers.
+
+    The owner typed them, so showing them back reveals nothing; anyone else
+    (staff who may see every job) needs the permission to view customers.
+    """
+    return user_owns_import(user, job.created_by_id) or user_can_view_customers(user)
+
+
+def mask_matched_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A serialised row error with an existing customer's details blanked, when it points at one.
+
+    The keys stay, so clients read the same shape; the reason names the customer
+    by id and shipping mark only, and existing_customer_id is kept.
+    """
+    if row.get("code") not in EXISTING_CUSTOMER_CODES:
+        return row
+    masked = {**row, "value": ""}
+    if isinstance(row.get("raw_data"), dict):
+        masked["raw_data"] = {
+            label: ("" if label in PERSONAL_LABELS else value) for label, value in row["raw_data"].items()
+        }
+    return masked
 
 
 def _visible_job(*, user: User, job_id: uuid.UUID) -> ImportJob:
@@ -65,6 +117,9 @@ class SmsCountsSerializer(serializers.Serializer):
     queued = serializers.IntegerField()
     sending = serializers.IntegerField()
     skipped = serializers.IntegerField()
+    refused = serializers.IntegerField(help_text="Never sent: refused_country + refused_daily_limit (docs/sms.md).")
+    refused_country = serializers.IntegerField(help_text="The number's country is not in SMS_ALLOWED_COUNTRIES.")
+    refused_daily_limit = serializers.IntegerField(help_text="The service had sent SMS_DAILY_LIMIT texts that day.")
     pending = serializers.IntegerField(help_text="Queued, waiting for a retry, or in flight.")
     total = serializers.IntegerField()
     disabled = serializers.BooleanField(help_text="True when this server has no SMS backend configured.")
@@ -150,16 +205,27 @@ class ImportJobSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="ImportRowError")
 class ImportRowErrorSerializer(serializers.Serializer):
-    """Why one source row was not created (FAILED) or was left alone (SKIPPED)."""
+    """Why one source row was not created (FAILED) or was left alone (SKIPPED).
+
+    With `mask_matched_rows` in its context, a row that matched an existing
+    customer has its value (and raw row's names, email and phone) blanked.
+    """
 
     row_number = serializers.IntegerField(help_text="As Excel numbers it: the header is row 1.")
     outcome = serializers.ChoiceField(choices=RowOutcome.choices)
     column = serializers.CharField(help_text="The column at fault, as the sheet's header names it.")
-    value = serializers.CharField()
+    value = serializers.CharField(
+        help_text="The cell at fault; blank for a row matching an existing customer unless you own the job "
+        "or may view customers."
+    )
     code = serializers.ChoiceField(choices=RowErrorCode.choices)
-    reason = serializers.CharField()
+    reason = serializers.CharField(help_text="A sentence; an existing customer is named by id and shipping mark only.")
     duplicate_of_row = serializers.IntegerField(allow_null=True)
     existing_customer_id = serializers.IntegerField(allow_null=True)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        row = super().to_representation(instance)
+        return mask_matched_row(row) if self.context.get("mask_matched_rows") else row
 
 
 class _JobReadApi(APIView):
@@ -207,10 +273,17 @@ class ImportJobListCreateApi(APIView):
         summary="Upload a spreadsheet and start an import job",
         description=(
             "Stores the file and queues a background job; answers 202 at once. Poll the job's `links.detail`. "
-            "With `dry_run`, the job stops at VALIDATED so you can review its errors, then POST `commit/`."
+            "With `dry_run`, the job stops at VALIDATED so you can review its errors, then POST `commit/`. "
+            "`on_duplicate=update` needs users.change_customer and `send_sms` needs users.send_welcome_sms "
+            "(403 otherwise)."
         ),
         request={"multipart/form-data": InputSerializer},
-        responses={202: ImportJobSerializer, **error_responses(400, 401, 403, 413, 415)},
+        responses={
+            202: ImportJobSerializer,
+            **error_responses(400, 401, 403, 413, 415),
+            **QUOTA_RESPONSES,
+            **STORAGE_RESPONSES,
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -241,7 +314,7 @@ class ImportJobDetailApi(_JobReadApi):
 
         @extend_schema_field(ImportRowErrorSerializer(many=True))
         def get_first_errors(self, job: ImportJob) -> list[dict[str, Any]]:
-            return ImportRowErrorSerializer(self.context["first_errors"], many=True).data
+            return ImportRowErrorSerializer(self.context["first_errors"], many=True, context=self.context).data
 
         @extend_schema_field(SmsCountsSerializer(allow_null=True))
         def get_sms(self, job: ImportJob) -> dict[str, Any] | None:
@@ -256,7 +329,11 @@ class ImportJobDetailApi(_JobReadApi):
     def get(self, request: Request, job_id: uuid.UUID) -> Response:
         job = _visible_job(user=request.user, job_id=job_id)
         first_errors = list(import_row_errors(job=job)[:FIRST_ERRORS_LIMIT])
-        context = {"first_errors": first_errors, "sms": _sms_counts(job=job)}
+        context = {
+            "first_errors": first_errors,
+            "sms": _sms_counts(job=job),
+            "mask_matched_rows": not shows_matched_rows(user=request.user, job=job),
+        }
         return Response(self.OutputSerializer(job, context=context).data)
 
 
@@ -266,8 +343,9 @@ class ImportJobCommitApi(_JobWriteApi):
     @extend_schema(
         operation_id="imports_commit",
         summary="Commit a validated dry run",
+        description="Only the job's owner may commit it (403 for anyone else who can see it).",
         request=None,
-        responses={202: ImportJobSerializer, **error_responses(401, 403, 404, 409)},
+        responses={202: ImportJobSerializer, **error_responses(401, 403, 404, 409), **QUOTA_RESPONSES},
     )
     def post(self, request: Request, job_id: uuid.UUID) -> Response:
         job = import_job_commit(job=_visible_job(user=request.user, job_id=job_id), user=request.user)
@@ -280,6 +358,7 @@ class ImportJobCancelApi(_JobWriteApi):
     @extend_schema(
         operation_id="imports_cancel",
         summary="Cancel an import job",
+        description="The job's owner may cancel it, and a superuser may cancel any (403 for anyone else).",
         request=None,
         responses={202: ImportJobSerializer, **error_responses(401, 403, 404, 409)},
     )
@@ -306,9 +385,12 @@ class ImportJobErrorsApi(_JobReadApi):
     )
     def get(self, request: Request, job_id: uuid.UUID) -> Response:
         job = _visible_job(user=request.user, job_id=job_id)
-        return paginated_response(
+        response = paginated_response(
             queryset=import_row_errors(job=job), serializer_class=self.OutputSerializer, request=request, view=self
         )
+        if not shows_matched_rows(user=request.user, job=job):
+            response.data["results"] = [mask_matched_row(row) for row in response.data["results"]]
+        return response
 
 
 class _ErrorReportDownloadApi(_JobReadApi):
@@ -326,6 +408,15 @@ class _ErrorReportDownloadApi(_JobReadApi):
 
     def get(self, request: Request, job_id: uuid.UUID) -> FileResponse:
         job = _visible_job(user=request.user, job_id=job_id)
+        if not shows_matched_rows(user=request.user, job=job):
+            # The report is every rejected row as typed, in bulk: someone else's upload is customers'
+            # personal data, so it takes the permission to view customers.
+            raise ServiceError(
+                "permission_denied",
+                "The error report holds the rows as they were uploaded, with names, phones and emails: only the "
+                "person who uploaded them, or staff who may view customers, may download it.",
+                http_status=status.HTTP_403_FORBIDDEN,
+            )
         spool = tempfile.TemporaryFile()  # FileResponse closes it (and so deletes it) after the last chunk
         try:
             self.write_report(job=job, spool=spool)

@@ -1,8 +1,14 @@
-"""GET /api/admin/metrics: memory per process, running imports and queue depth, for staff (#7 item 4).
+"""GET /api/admin/metrics: memory per process, running imports and queue depth, for whoever is on call.
 
 The same snapshot as `manage.py check_memory`, seen from inside the web worker
 that answers: it is `current`, the gunicorn master is its parent, and the
 other web workers are its siblings.
+
+It needs active staff with `users.view_service_metrics` (superusers hold every
+permission). A permission of its own rather than superuser only: process ids,
+host names in worker ids and running jobs are operational detail for on-call
+staff, who should not need the right to read every customer to see them; and
+not any staff, because an importer has no use for them.
 """
 
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
@@ -11,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from users.api.permissions import IsStaffUser
+from users.api.permissions import CanViewServiceMetrics
 from users.api.schema import error_responses
 from users.monitoring.metrics import ServiceMetrics, service_metrics_get
 from users.monitoring.processes import ProcessRole
@@ -33,7 +39,7 @@ class ProcessSerializer(serializers.Serializer):
 class MetricsApi(APIView):
     """Memory of every process in this instance, the running imports and the task queue's depth."""
 
-    permission_classes = [IsStaffUser]
+    permission_classes = [CanViewServiceMetrics]
 
     @extend_schema_serializer(component_name="ServiceMetrics")
     class OutputSerializer(serializers.Serializer):

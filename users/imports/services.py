@@ -1,7 +1,11 @@
 """What the API, the import page and the command line do with imports: each a plain, typed function.
 
 Views stay thin: they parse input, call one of these, and serialise the result.
-Refusals are `ImportRefused` (the file) or `ServiceError` (the request).
+Refusals are `ImportRefused` (the file) or `ServiceError` (the request). The
+rules on who may choose which option are checked here, so every way in (the
+job API, the frontend's endpoints, the import page, the command line) obeys the
+same ones; so are the quotas web clients share (active jobs per user, bytes
+of uploads stored on disk), race-safe under `_quota_lock()`.
 """
 
 import logging
@@ -12,11 +16,18 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from rest_framework import status
 
 from users.api.errors import ServiceError
+from users.api.permissions import (
+    user_can_send_welcome_sms,
+    user_can_update_customers,
+    user_may_cancel_import,
+    user_may_commit_import,
+)
 from users.imports.errors import ImportRefused
 from users.imports.formats import detect_format
 from users.imports.jobs import new_worker_token, open_job_sheet
@@ -36,9 +47,12 @@ from users.models import (
     RowErrorCode,
     User,
 )
+from users.models.imports import ACTIVE_STATUSES
 
 logger = logging.getLogger(__name__)
 MB = 1024 * 1024
+# Any fixed number, the same in every process: PostgreSQL's advisory lock that serialises quota decisions.
+QUOTA_LOCK_KEY = 0x5052_494D  # "PRIM"
 
 
 def _check_policy(on_duplicate: str) -> None:
@@ -46,6 +60,75 @@ def _check_policy(on_duplicate: str) -> None:
         raise ServiceError(
             "invalid_option", f"on_duplicate must be one of {', '.join(DuplicatePolicy.values)}; got {on_duplicate!r}."
         )
+
+
+def import_options_check(*, user: User, on_duplicate: str, send_sms: bool) -> None:
+    """Refuse (403, with a sentence) an option that reaches further than importing: each needs its own permission."""
+    if on_duplicate == DuplicatePolicy.UPDATE and not user_can_update_customers(user):
+        raise ServiceError(
+            "permission_denied",
+            "Updating existing customers needs the permission to change customers (users.change_customer). "
+            "Import with on_duplicate=skip, or ask an administrator for that permission.",
+            http_status=status.HTTP_403_FORBIDDEN,
+        )
+    if send_sms and not user_can_send_welcome_sms(user):
+        raise ServiceError(
+            "permission_denied",
+            "Welcome texts need the permission to send them (users.send_welcome_sms). "
+            "Import without send_sms, or ask an administrator for that permission.",
+            http_status=status.HTTP_403_FORBIDDEN,
+        )
+
+
+def _stored_bytes() -> int:
+    """Bytes of uploads still on disk, every user's: what retention has not deleted yet."""
+    stored = ImportJob.objects.filter(file_deleted_at__isnull=True).exclude(file="").aggregate(total=Sum("file_size"))
+    return stored["total"] or 0
+
+
+def import_quota_check(*, user: User, new_bytes: int, new_active: int = 1) -> None:
+    """Refuse an import that would give `user` too many active jobs (429) or fill the upload storage (507).
+
+    Called once early, so a refusal costs nothing, and again inside the transaction
+    that saves the job, after `_quota_lock()`: there the answer is exact.
+    A setting of 0 switches its quota off.
+    """
+    limit = settings.IMPORT_MAX_ACTIVE_JOBS_PER_USER
+    if limit and new_active:
+        active = ImportJob.objects.filter(created_by=user, status__in=ACTIVE_STATUSES).count()
+        if active + new_active > limit:
+            raise ServiceError(
+                "too_many_active_imports",
+                f"You already have {active} imports waiting or running, and each person may have {limit} at "
+                "a time. Wait for one to finish, or cancel one, then try again.",
+                http_status=status.HTTP_429_TOO_MANY_REQUESTS,
+            )
+    capacity = settings.IMPORT_MAX_STORED_BYTES
+    if capacity and new_bytes:
+        stored = _stored_bytes()
+        if stored + new_bytes > capacity:
+            # 507 Insufficient Storage: the server can't store what the request needs. Not 413 (the
+            # file is within the upload limit) nor 429 (not this client's doing); it clears by itself
+            # as retention deletes old uploads.
+            raise ServiceError(
+                "storage_full",
+                f"The server's space for uploaded files is full ({stored / MB:.1f} of {capacity / MB:.0f} MB "
+                f"in use; this upload needs {new_bytes / MB:.1f} MB). Old uploads are deleted after "
+                f"{settings.IMPORT_FILE_RETENTION_DAYS} days; try again later, or ask an administrator.",
+                http_status=status.HTTP_507_INSUFFICIENT_STORAGE,
+            )
+
+
+def _quota_lock() -> None:
+    """Serialise quota decisions until the surrounding transaction ends, so two uploads can't share the last slot.
+
+    PostgreSQL: a transaction-scoped advisory lock, held for the milliseconds of a
+    count and an insert. SQLite: nothing to do, because DATABASES opens every
+    transaction IMMEDIATE, so it already holds the database's single write lock.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [QUOTA_LOCK_KEY])
 
 
 def _log_upload(job: ImportJob, user: User) -> None:
@@ -98,6 +181,8 @@ def import_job_create(
     in the worker; the stored copy of a refused file is deleted.
     """
     _check_policy(on_duplicate)
+    import_options_check(user=user, on_duplicate=on_duplicate, send_sms=send_sms)
+    import_quota_check(user=user, new_bytes=uploaded_file.size or 0)
     job = ImportJob(
         created_by=user,
         source=ImportSource.FILE,
@@ -120,11 +205,23 @@ def import_job_create(
             refusal.message,
         )
         raise
-    with transaction.atomic():
-        job.save()
-        enqueue_import_job(job_id=job.id)
+    _save_within_quota(job, user=user)
     _log_upload(job, user)
     return job
+
+
+def _save_within_quota(job: ImportJob, *, user: User) -> None:
+    """Save a new job and queue it, if the quotas still allow it once decisions are serialised; else drop its file."""
+    try:
+        with transaction.atomic():
+            _quota_lock()
+            import_quota_check(user=user, new_bytes=job.file_size, new_active=int(job.status in ACTIVE_STATUSES))
+            job.save()
+            if job.status == ImportStatus.QUEUED:
+                enqueue_import_job(job_id=job.id)
+    except ServiceError:
+        job.file.delete(save=False)
+        raise
 
 
 def import_job_create_from_payload(
@@ -136,6 +233,8 @@ def import_job_create_from_payload(
 ) -> ImportJob:
     """Queue an import of customers posted as JSON (the frontend's bulk-create-async)."""
     _check_policy(on_duplicate)
+    import_options_check(user=user, on_duplicate=on_duplicate, send_sms=send_sms)
+    import_quota_check(user=user, new_bytes=0)
     job = ImportJob(
         created_by=user,
         source=ImportSource.PAYLOAD,
@@ -149,28 +248,50 @@ def import_job_create_from_payload(
     job.file_size = content.size
     content.seek(0)
     job.file.save("customers.jsonl", content, save=False)
-    with transaction.atomic():
-        job.save()
-        enqueue_import_job(job_id=job.id)
+    _save_within_quota(job, user=user)
     _log_upload(job, user)
     return job
 
 
+def _refuse_unless(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise ServiceError("permission_denied", message, http_status=status.HTTP_403_FORBIDDEN)
+
+
 def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
-    """Import a validated job's rows for real, without uploading the file again."""
-    claimed = ImportJob.objects.filter(id=job.id, status=ImportStatus.VALIDATED).update(
-        status=ImportStatus.QUEUED,
-        dry_run=False,
-        started_at=None,
-        processed_rows=0,
-        failed_count=0,
-        skipped_count=0,
-        duplicates_in_file=0,
-        existing_matches=0,
-        checkpoint=0,
-        rows_per_second=0,
-        cancel_requested=False,
+    """Import a validated job's rows for real, without uploading the file again.
+
+    Only the job's owner may, with the options still allowed to them: seeing
+    someone's job is not a licence to write customers with their choices.
+    """
+    _refuse_unless(
+        user_may_commit_import(user, job.created_by_id),
+        "Only the person who uploaded this import may commit it; you may follow it.",
     )
+    import_options_check(user=user, on_duplicate=job.on_duplicate, send_sms=job.send_sms)
+    import_quota_check(user=user, new_bytes=0)
+    with transaction.atomic():
+        _quota_lock()
+        import_quota_check(user=user, new_bytes=0)
+        claimed = ImportJob.objects.filter(id=job.id, status=ImportStatus.VALIDATED).update(
+            status=ImportStatus.QUEUED,
+            dry_run=False,
+            started_at=None,
+            processed_rows=0,
+            failed_count=0,
+            skipped_count=0,
+            duplicates_in_file=0,
+            existing_matches=0,
+            checkpoint=0,
+            rows_per_second=0,
+            cancel_requested=False,
+            # A sign of life for retention: a dry run committed late is not "left unfinished" since its upload.
+            updated_at=timezone.now(),
+        )
+        if claimed:
+            # The commit pass records its own outcome for every row.
+            job.row_errors.all().delete()
+            enqueue_import_job(job_id=job.id)
     if not claimed:
         job.refresh_from_db()
         raise ServiceError(
@@ -178,10 +299,6 @@ def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
             f"Only a validated import can be committed; this one is {job.get_status_display().lower()}.",
             http_status=status.HTTP_409_CONFLICT,
         )
-    with transaction.atomic():
-        # The commit pass records its own outcome for every row.
-        job.row_errors.all().delete()
-        enqueue_import_job(job_id=job.id)
     logger.info(
         "%s job=%s committed by user id %s", LogTag.EXCEL_UPLOAD_START, job.id, user.pk, extra={"job_id": str(job.id)}
     )
@@ -190,7 +307,15 @@ def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
 
 
 def import_job_cancel(*, job: ImportJob, user: User) -> ImportJob:
-    """Stop an import: at once if it hasn't started, else at its next batch boundary."""
+    """Stop an import: at once if it hasn't started, else at its next batch boundary.
+
+    The owner may; so may a superuser, whatever the job: the emergency brake on
+    a runaway import (a wrong file, a stolen account) must not wait for its owner.
+    """
+    _refuse_unless(
+        user_may_cancel_import(user, job.created_by_id),
+        "Only the person who started this import (or a superuser) may cancel it; you may follow it.",
+    )
     now = timezone.now()
     waiting = (ImportStatus.QUEUED, ImportStatus.VALIDATED)
     stopped = ImportJob.objects.filter(id=job.id, status__in=waiting, worker_id="").update(
@@ -232,13 +357,15 @@ def import_preview(
 ) -> ImportPreview:
     """Validate a file in-process and keep it as a VALIDATED dry-run job that can be committed later."""
     _check_policy(on_duplicate)
+    import_options_check(user=user, on_duplicate=on_duplicate, send_sms=False)
+    import_quota_check(user=user, new_bytes=uploaded_file.size or 0)
     job = ImportJob(created_by=user, source=ImportSource.FILE, on_duplicate=on_duplicate, dry_run=True)
     _store_upload(job, uploaded_file)
     worker_id = f"inline:{new_worker_token()}"
     job.worker_id = worker_id
     job.status = ImportStatus.VALIDATING
     job.started_at = job.heartbeat_at = timezone.now()
-    job.save()
+    _save_within_quota(job, user=user)
     _log_upload(job, user)
     candidates: list[Candidate] = []
     invalid: list[RowProblem] = []
@@ -311,8 +438,13 @@ class BulkCreateResult:
 def customer_bulk_create(
     *, user: User, customers: list[dict[str, Any]], on_duplicate: str = DuplicatePolicy.SKIP
 ) -> BulkCreateResult:
-    """Create customers from a JSON list while the client waits, through the same pipeline as a file."""
+    """Create customers from a JSON list while the client waits, through the same pipeline as a file.
+
+    No quota: nothing is queued or stored, and the request itself is bounded by
+    the per-request customer limit.
+    """
     _check_policy(on_duplicate)
+    import_options_check(user=user, on_duplicate=on_duplicate, send_sms=False)
     worker_id = f"inline:{new_worker_token()}"
     job = ImportJob.objects.create(
         created_by=user,

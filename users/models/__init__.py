@@ -14,7 +14,7 @@ from users.models.choices import (
 )
 from users.models.customers import Customer
 from users.models.imports import ImportJob, ImportRowError
-from users.models.sms import SmsMessage
+from users.models.sms import SmsDailyCount, SmsMessage
 
 __all__ = [
     "Customer",
@@ -27,6 +27,7 @@ __all__ = [
     "Region",
     "RowErrorCode",
     "RowOutcome",
+    "SmsDailyCount",
     "SmsMessage",
     "SmsStatus",
     "User",

@@ -86,6 +86,8 @@ class FileErrorCode(models.TextChoices):
     MISSING_COLUMNS = "missing_columns", "Required columns missing"
     NO_ROWS = "no_rows", "No data rows"
     FILE_MISSING = "file_missing", "Stored file missing"
+    # Left unfinished longer than the retention period; its file was deleted (users/imports/retention.py).
+    EXPIRED = "expired", "Expired unfinished"
     INTERNAL = "internal", "Unexpected error"
 
 
@@ -95,3 +97,5 @@ class SmsStatus(models.TextChoices):
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
+    # Never handed to the provider: the number's country isn't allowed, or the day's limit was reached.
+    REFUSED = "refused", "Refused"

@@ -84,7 +84,12 @@ class ImportJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("view_all_importjobs", "Can see every user's import jobs")]
+        permissions = [
+            ("view_all_importjobs", "Can see every user's import jobs"),
+            # Process ids, memory, running jobs and queue depth: for whoever is on call, who need not
+            # be a superuser (a superuser may also read every customer).
+            ("view_service_metrics", "Can see the service's memory, processes and task queue"),
+        ]
 
     def __str__(self) -> str:
         return f"Import {self.id} ({self.status})"

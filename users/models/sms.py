@@ -1,4 +1,4 @@
-"""Welcome text messages sent to customers an import created."""
+"""Welcome text messages sent to customers an import created, and the day's count that caps them."""
 
 from django.db import models
 
@@ -28,6 +28,24 @@ class SmsMessage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["customer", "import_job"], name="sms_once_per_customer_per_import"),
         ]
+        # Texts cost money and reach people: asking an import for them is a right of its own,
+        # not something every importer has.
+        permissions = [("send_welcome_sms", "Can have welcome texts sent to the customers an import creates")]
 
     def __str__(self) -> str:
         return f"SMS to {self.to} ({self.status})"
+
+
+class SmsDailyCount(models.Model):
+    """How many welcome texts were handed to the SMS provider on one day (UTC), service-wide.
+
+    One row per day; a conditional `UPDATE … SET texts = texts + 1 WHERE texts < limit`
+    takes a slot, so the database, not the workers, decides who gets the last one
+    (users/sms/limits.py).
+    """
+
+    day = models.DateField(primary_key=True)
+    texts = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.texts} texts"

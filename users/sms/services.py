@@ -5,24 +5,40 @@ adds nothing. Sending claims a row queued→sending with an optimistic
 `filter(...).update(...)` and commits that before calling Twilio: a second run
 can't claim it too, and a row a dead worker left in `sending` is marked failed
 ("outcome unknown"), never sent again — at most once beats a double text (#6).
+
+Two limits keep texts from being abused (users/sms/limits.py): a number outside
+SMS_ALLOWED_COUNTRIES is recorded `refused` when texts are queued, and once the
+service has handed SMS_DAILY_LIMIT texts to Twilio today, the rest are recorded
+`refused` too. Refusals are counted with the others and logged as
+[SMS-REFUSED] with how many and why; nothing is dropped silently.
 """
 
 import logging
 import string
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Min, Q
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from users.logtags import LogTag
 from users.masking import mask_phone
 from users.models import Customer, ImportJob, SmsMessage, SmsStatus
 from users.sms.backends import SmsBackend, SmsSendError, get_backend, sms_enabled
+from users.sms.limits import (
+    COUNTRY_BLOCKED,
+    DAILY_LIMIT,
+    country_refusal_reason,
+    daily_limit_reason,
+    sms_country_check,
+    sms_daily_slot_take,
+    sms_today,
+)
 from users.sms.retry import TokenBucket, backoff_delay
 from users.sms.tasks import enqueue_import_sms
 
@@ -48,6 +64,7 @@ class SmsRunResult:
     failed: int = 0
     retried: int = 0
     skipped: int = 0
+    refused: int = 0
     outcome_unknown: int = 0
     continues: bool = False
 
@@ -74,15 +91,41 @@ def sms_welcome_body(*, template: str, first_name: str, last_name: str, shipping
     )
 
 
+def _welcome_message(
+    *, job_id: uuid.UUID, customer_id: int, phone: str, body: str, enabled: bool, refused_countries: Counter[str]
+) -> SmsMessage:
+    """A new text: queued; skipped with SMS disabled; refused when the number's country isn't allowed."""
+    message = SmsMessage(customer_id=customer_id, import_job_id=job_id, to=phone, body=body)
+    if not enabled:
+        message.status, message.last_error = SmsStatus.SKIPPED, DISABLED_REASON
+        return message
+    country = sms_country_check(phone=phone)
+    if not country.allowed:
+        message.status, message.error_code = SmsStatus.REFUSED, COUNTRY_BLOCKED
+        message.last_error = country_refusal_reason(country=country.country)
+        refused_countries[country.country] += 1
+    return message
+
+
+def _count_texts(messages: QuerySet[SmsMessage]) -> tuple[int, int]:
+    """(every text, those refused for their country) in one query."""
+    counts = messages.aggregate(
+        total=Count("id"), refused=Count("id", filter=Q(status=SmsStatus.REFUSED, error_code=COUNTRY_BLOCKED))
+    )
+    return counts["total"], counts["refused"]
+
+
 def sms_welcome_queue_for_import(*, job_id: uuid.UUID) -> int:
     """Create a queued SmsMessage for each customer this import created, unless one exists; send on commit.
 
-    Returns how many were queued. Does nothing unless the admin ticked "send SMS"
-    (ImportJob.send_sms). With SMS disabled the texts are recorded as `skipped`
-    (reason "SMS disabled"), so the page can say why nobody was texted; they are
-    not sent if SMS is turned on later. Calling it again queues only customers
-    without a text, and starts a sending run if any text is still queued, so it
-    also resumes an interrupted job.
+    Returns how many were queued to send. Does nothing unless the admin ticked
+    "send SMS" (ImportJob.send_sms). A number outside SMS_ALLOWED_COUNTRIES is
+    recorded `refused` (code `country_blocked`, with the reason) and never sent;
+    one [SMS-REFUSED] line says how many and which countries. With SMS disabled
+    the texts are recorded as `skipped` (reason "SMS disabled"), so the page can
+    say why nobody was texted; they are not sent if SMS is turned on later.
+    Calling it again queues only customers without a text, and starts a sending
+    run if any text is still queued, so it also resumes an interrupted job.
     """
     template = settings.SMS_WELCOME_TEMPLATE
     sms_welcome_template_check(template=template)
@@ -91,7 +134,8 @@ def sms_welcome_queue_for_import(*, job_id: uuid.UUID) -> int:
         return 0
     enabled = sms_enabled()
     messages = SmsMessage.objects.filter(import_job_id=job_id)
-    before = messages.count()
+    before, refused_before = _count_texts(messages)
+    refused_countries: Counter[str] = Counter()
     customers = Customer.objects.filter(import_job_id=job_id).order_by("id")
     last_id = 0
     while batch := list(
@@ -104,21 +148,33 @@ def sms_welcome_queue_for_import(*, job_id: uuid.UUID) -> int:
         # their text, even if another process queues the same import at the same time.
         SmsMessage.objects.bulk_create(
             [
-                SmsMessage(
+                _welcome_message(
+                    job_id=job_id,
                     customer_id=customer_id,
-                    import_job_id=job_id,
-                    to=phone,
+                    phone=phone,
                     body=sms_welcome_body(
                         template=template, first_name=first_name, last_name=last_name, shipping_mark=mark
                     ),
-                    status=SmsStatus.QUEUED if enabled else SmsStatus.SKIPPED,
-                    last_error="" if enabled else DISABLED_REASON,
+                    enabled=enabled,
+                    refused_countries=refused_countries,
                 )
                 for customer_id, first_name, last_name, mark, phone in batch
             ],
             ignore_conflicts=True,
         )
-    added = messages.count() - before
+    after, refused_after = _count_texts(messages)
+    added, refused = after - before, refused_after - refused_before
+    if refused:
+        logger.warning(
+            "%s job=%s: %d welcome texts refused, their numbers' country is not allowed (%s); SMS_ALLOWED_COUNTRIES=%s",
+            LogTag.SMS_REFUSED,
+            job_id,
+            refused,
+            ", ".join(f"{country} {n}" for country, n in refused_countries.most_common()),
+            ",".join(settings.SMS_ALLOWED_COUNTRIES),
+            extra={"job_id": str(job_id), "refused": refused, "error_code": COUNTRY_BLOCKED},
+        )
+    added -= refused
     if not enabled:
         if added:
             logger.warning(
@@ -161,6 +217,7 @@ def sms_send_for_import(*, job_id: uuid.UUID) -> SmsRunResult:
         failed=run.failed,
         retried=run.retried,
         skipped=run.skipped,
+        refused=run.refused,
         outcome_unknown=outcome_unknown,
         continues=run.continues,
     )
@@ -178,7 +235,7 @@ class _SendRun:
         # Consecutive transient errors across messages: a Twilio outage or rate limit
         # affects every text, so the pause grows with the streak, not per message.
         self.error_streak = 0
-        self.sent = self.failed = self.retried = self.skipped = 0
+        self.sent = self.failed = self.retried = self.skipped = self.refused = 0
         self.continues = False
         self.attempted = False
 
@@ -226,6 +283,10 @@ class _SendRun:
         )
         if not claimed:
             return
+        # The day's limit counts texts handed to Twilio, once each: a retry already holds its slot.
+        if attempts == 0 and not sms_daily_slot_take(day=sms_today(), limit=settings.SMS_DAILY_LIMIT):
+            self._refuse_for_today(message_id=message_id)
+            return
         self.attempted = True
         attempt = attempts + 1
         log_extra = {"job_id": str(self.job_id), "message_id": message_id, "attempt": attempt}
@@ -260,6 +321,35 @@ class _SendRun:
             result.sid or "-",
             attempt,
             extra={**log_extra, "sid": result.sid},
+        )
+
+    def _refuse_for_today(self, *, message_id: int) -> None:
+        """The day's limit is reached: refuse this text and the import's other texts not yet tried, in one line.
+
+        Texts already tried once keep the slot they took and go on retrying.
+        """
+        now, day, limit = timezone.now(), sms_today(), settings.SMS_DAILY_LIMIT
+        refusal = {
+            "status": SmsStatus.REFUSED,
+            "error_code": DAILY_LIMIT,
+            "last_error": daily_limit_reason(limit=limit, day=day),
+            "next_attempt_at": None,
+            "updated_at": now,
+        }
+        refused = SmsMessage.objects.filter(id=message_id, status=SmsStatus.SENDING).update(**refusal)
+        refused += SmsMessage.objects.filter(import_job_id=self.job_id, status=SmsStatus.QUEUED, attempts=0).update(
+            **refusal
+        )
+        self.refused += refused
+        logger.warning(
+            "%s job=%s: %d welcome texts refused, the service's limit of %d texts a day (SMS_DAILY_LIMIT) "
+            "was reached on %s",
+            LogTag.SMS_REFUSED,
+            self.job_id,
+            refused,
+            limit,
+            day.isoformat(),
+            extra={"job_id": str(self.job_id), "refused": refused, "error_code": DAILY_LIMIT},
         )
 
     def _record_error(

@@ -23,7 +23,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from users.api.permissions import user_can_import
+from users.api.permissions import (
+    user_can_import,
+    user_can_send_welcome_sms,
+    user_can_update_customers,
+    user_can_view_customers,
+)
 from users.models import Customer, DuplicatePolicy, ImportJob, ImportStatus, User
 
 logger = logging.getLogger(__name__)
@@ -92,8 +97,17 @@ def _sms_enabled() -> bool:
 
 
 def _page_config(request: HttpRequest, job: ImportJob | None) -> dict[str, Any]:
-    """What the page's script needs: the job to follow, the API's addresses, the limits to check before uploading."""
+    """What the page's script needs: the job to follow, the API's addresses, the limits to check before uploading.
+
+    And who is looking, so the page offers only what the API would allow: the
+    commit button to the job's owner, cancel to the owner or a superuser, the
+    link to the imported customers to those who may view customers.
+    """
+    user = request.user
     return {
+        "userId": user.pk,
+        "mayCancelAny": bool(user.is_superuser),
+        "canViewCustomers": user_can_view_customers(user),
         "jobId": str(job.id) if job else None,
         "csrfToken": get_token(request),
         "pollMs": POLL_INTERVAL_MS,
@@ -124,6 +138,9 @@ def import_page(request: HttpRequest, job_id: uuid.UUID | None = None) -> HttpRe
         "job": job,
         "page_config": _page_config(request, job),
         "duplicate_policies": DuplicatePolicy,
+        # Options reaching further than importing are offered only to those the API lets choose them.
+        "can_update_customers": user_can_update_customers(request.user),
+        "can_send_sms": user_can_send_welcome_sms(request.user),
         "sms_enabled": _sms_enabled(),
         "max_upload_mb": settings.IMPORT_MAX_UPLOAD_SIZE // (1024 * 1024),
         "accept": ",".join(ACCEPTED_EXTENSIONS),
@@ -143,8 +160,19 @@ def import_history(request: HttpRequest) -> HttpResponse:
 @require_GET
 @import_staff_required
 def import_customers(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
-    """The customers one import created or updated, so the admin can see what arrived."""
+    """The customers one import created or updated, so the admin can see what arrived.
+
+    Their names, phones and emails are customers' personal data: the list takes
+    the permission to view customers, as the customer API does.
+    """
     job = _visible_job(request.user, job_id)
+    if not user_can_view_customers(request.user):
+        context = {
+            "title": "You can't view customers",
+            "message": "Your account doesn't have permission to view customers' details. Ask an administrator "
+            "for the “Can view customer” permission.",
+        }
+        return render(request, "imports/forbidden.html", context, status=403)
     customers = Customer.objects.filter(import_job=job).order_by("import_row_number", "id")
     page = Paginator(customers, CUSTOMERS_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "imports/customers.html", {"job": job, "page": page})

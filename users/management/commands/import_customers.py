@@ -5,6 +5,12 @@
 
 Exit status 0 when the file was processed (row errors included), 1 when the file
 itself was refused. With --json, stdout carries exactly one JSON object.
+
+--user names the staff member the import is recorded for, and the options are
+theirs to choose: --on-duplicate update needs their permission to change
+customers, as it does on the web. Without --user the command runs for whoever
+has a shell on the server, recorded as the first superuser; no quota applies
+(the operator is not a web client to be rationed).
 """
 
 import json
@@ -18,8 +24,10 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
+from users.api.errors import ServiceError
 from users.imports.jobs import import_job_run
 from users.imports.selectors import import_row_errors
+from users.imports.services import import_options_check
 from users.models import DuplicatePolicy, ImportJob, ImportSource, ImportStatus, User
 
 BAR_WIDTH = 30
@@ -46,6 +54,11 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
         user = self._user(options["user"])
+        if options["user"]:
+            try:
+                import_options_check(user=user, on_duplicate=options["on_duplicate"], send_sms=False)
+            except ServiceError as refusal:
+                raise CommandError(f"{user.get_username()}: {refusal.message}") from None
         started = time.monotonic()
         job = ImportJob(
             created_by=user,

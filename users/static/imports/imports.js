@@ -144,6 +144,9 @@
       sms_sent: num(sms.sent),
       sms_failed: num(sms.failed),
       sms_pending: num(sms.pending),
+      sms_refused: num(sms.refused),
+      sms_refused_country: num(sms.refused_country),
+      sms_refused_daily_limit: num(sms.refused_daily_limit),
     };
   }
 
@@ -154,6 +157,23 @@
 
   function firstErrors(job) {
     return job.first_errors || [];
+  }
+
+  // The API decides who may do what (users/api/permissions.py); the page only avoids offering what it would refuse.
+  function mine(job) {
+    return job.created_by !== null && job.created_by !== undefined && job.created_by === config.userId;
+  }
+
+  function mayCommit(job) {
+    return mine(job);
+  }
+
+  function mayCancel(job) {
+    return mine(job) || Boolean(config.mayCancelAny);
+  }
+
+  function mayDownloadErrors(job) {
+    return mine(job) || Boolean(config.canViewCustomers);
   }
 
   // ---- what the page shows -------------------------------------------------------------------
@@ -262,6 +282,9 @@
     var errors = firstErrors(job);
     var rejected = c.failed + c.skipped;
     $("#preview-errors").hidden = errors.length === 0;
+    $$("[data-link='errorsXlsx'], [data-link='errorsCsv']", section).forEach(function (el) {
+      el.hidden = !mayDownloadErrors(job);
+    });
     renderErrorRows($("[data-field='errors-body']", section), errors);
     setText(
       section,
@@ -274,6 +297,10 @@
     var button = $("#commit-button");
     button.textContent = "Import " + plural(n, "customer", "customers");
     button.disabled = n === 0 || state.committed;
+    button.hidden = !mayCommit(job);
+    var commitNote = $("[data-field='commit-note']", section);
+    commitNote.hidden = mayCommit(job);
+    commitNote.textContent = mayCommit(job) ? "" : "Only the person who uploaded this file can import it.";
     show("preview");
   }
 
@@ -319,6 +346,7 @@
     var cancelling = state.cancelling || Boolean(job.cancel_requested);
     cancel.disabled = cancelling;
     cancel.textContent = cancelling ? "Cancelling…" : "Cancel import";
+    cancel.hidden = !mayCancel(job);
     show("progress");
   }
 
@@ -357,24 +385,43 @@
     setText(section, "duration", formatDuration(duration(job)));
 
     $$("[data-show='customers']", section).forEach(function (el) {
-      el.hidden = c.created + c.updated === 0;
+      el.hidden = c.created + c.updated === 0 || !config.canViewCustomers;
     });
     var hasErrors = c.failed + c.skipped > 0;
     $$("[data-show='errors']", section).forEach(function (el) {
-      el.hidden = !hasErrors;
+      el.hidden = !hasErrors || !mayDownloadErrors(job);
     });
     var sms = job.sms;
     var smsShown = Boolean(job.send_sms && sms && !sms.disabled);
     $$("[data-show='sms']", section).forEach(function (el) {
       el.hidden = !smsShown;
     });
+    $$("[data-show='sms-refused']", section).forEach(function (el) {
+      el.hidden = !(smsShown && c.sms_refused > 0);
+    });
     var smsNote = $("[data-field='sms-note']", section);
     var smsText = "";
     if (job.send_sms && sms && sms.disabled) smsText = "Text messages are switched off on this server, so no welcome texts were sent.";
-    else if (smsShown && c.sms_pending > 0) smsText = plural(c.sms_pending, "welcome text is", "welcome texts are") + " still on the way.";
+    else if (smsShown) {
+      if (c.sms_pending > 0) smsText = plural(c.sms_pending, "welcome text is", "welcome texts are") + " still on the way.";
+      smsText = [smsText, refusedText(c)].filter(Boolean).join(" ");
+    }
     smsNote.hidden = !smsText;
     smsNote.textContent = smsText;
     show("done");
+  }
+
+  function refusedText(c) {
+    // Texts the server refused to send (users/sms/limits.py), with why: they are counted, never dropped silently.
+    var reasons = [];
+    if (c.sms_refused_country > 0) {
+      reasons.push(formatNumber(c.sms_refused_country) + " to numbers outside the countries welcome texts may go to");
+    }
+    if (c.sms_refused_daily_limit > 0) {
+      reasons.push(formatNumber(c.sms_refused_daily_limit) + " because the day's limit of texts was reached");
+    }
+    if (!reasons.length) return "";
+    return plural(c.sms_refused, "welcome text was", "welcome texts were") + " not sent: " + reasons.join("; ") + ".";
   }
 
   function duration(job) {
@@ -542,7 +589,9 @@
     body.append("file", file, file.name);
     body.append("on_duplicate", form.elements.on_duplicate.value);
     body.append("dry_run", "true");
-    body.append("send_sms", form.elements.send_sms.checked ? "true" : "false");
+    // Without the permission to send texts the page has no checkbox: ask for none.
+    var sendSms = form.elements.send_sms;
+    body.append("send_sms", sendSms && sendSms.checked ? "true" : "false");
     setBusy(true);
     api("POST", config.urls.create, body).then(
       function (job) {
