@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('users', '0002_leaner_customer_indexes'),
+        ('users', '0003_cache_table'),
     ]
 
     operations = [
