@@ -6,7 +6,8 @@ really took part, one request is held half-sent: the worker that accepted it
 waits for the rest of its headers, so every other request is served by the
 other worker. Then the held request is finished; its worker has seen none of
 the others, yet it must refuse it, counting what the other worker recorded.
-gunicorn's access log names the worker (pid) that served each request.
+gunicorn's access log names the worker (pid) that served each request, and its User-Agent,
+which tags each request (the log leaves query strings out).
 """
 
 import json
@@ -27,8 +28,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 FAILURES_BEFORE_LOCKOUT = 3
 TOKEN_REQUESTS_PER_MINUTE = 3
-# gunicorn_config.py's access log: "POST /path?n=… HTTP/1.1" status bytes duration <pid>
-ACCESS_LINE = re.compile(r'"POST (?P<path>\S+) HTTP/1\.1" (?P<status>\d{3}) \S+ \S+ <(?P<pid>\d+)>')
+# gunicorn_config.py's access log: "POST /path HTTP/1.1" status bytes duration <pid> "user agent"
+ACCESS_LINE = re.compile(
+    r'"POST (?P<path>\S+) HTTP/1\.1" (?P<status>\d{3}) \S+ \S+ <(?P<pid>\d+)> "(?P<agent>[^"]*)"'
+)
 
 
 class HeldRequest:
@@ -37,7 +40,7 @@ class HeldRequest:
     def __init__(self, port: int, path: str, payload: object) -> None:
         body = json.dumps(payload).encode()
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nUser-Agent: held\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n"
         ).encode()
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -57,8 +60,11 @@ class HeldRequest:
 
 
 def served_by(stack: Stack) -> dict[str, tuple[int, int]]:
-    """Each logged request's path (with its ?n= tag) → (status, the pid of the worker that served it)."""
-    return {match["path"]: (int(match["status"]), int(match["pid"])) for match in ACCESS_LINE.finditer(stack.log())}
+    """Each logged request's path and User-Agent tag (`/path?n=tag`) → (status, pid of the worker that served it)."""
+    return {
+        f"{match['path']}?n={match['agent']}": (int(match["status"]), int(match["pid"]))
+        for match in ACCESS_LINE.finditer(stack.log())
+    }
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +92,9 @@ def stack(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytes
 
 
 def held_then_others(stack: Stack, path: str, payload: object, others: int) -> tuple[tuple, list[int]]:
-    held = HeldRequest(stack.port, f"{path}?n=held", payload)
+    held = HeldRequest(stack.port, path, payload)
     time.sleep(0.5)  # let one worker accept it and start waiting for the rest
-    statuses = [stack.post_json(f"{path}?n={number}", payload)[0] for number in range(others)]
+    statuses = [stack.post_json(path, payload, headers={"User-Agent": str(number)})[0] for number in range(others)]
     return held.finish(), statuses
 
 

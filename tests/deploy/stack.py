@@ -122,10 +122,14 @@ class Stack:
         except urllib.error.HTTPError as error:
             return error.code, error.read()
 
-    def post_json(self, path: str, payload: object, *, timeout: float = 30) -> tuple[int, bytes]:
+    def post_json(
+        self, path: str, payload: object, *, headers: dict[str, str] | None = None, timeout: float = 30
+    ) -> tuple[int, bytes]:
         data = json.dumps(payload).encode()
         request = urllib.request.Request(self.url(path), data=data, method="POST")  # noqa: S310 - always http://127.0.0.1
         request.add_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - always http://127.0.0.1
                 return response.status, response.read()
