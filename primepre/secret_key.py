@@ -8,10 +8,17 @@ otherwise. In DEBUG, with no key in the environment, each machine makes its own
 random key once and keeps it in a file only its owner can read, so a
 development server never runs on a key published in the source.
 
+Render's blueprint can generate the key (`generateValue`): 256 random bits
+written as 44 base64 characters, a real secret but shorter than W009's 50. Such
+a key signs through its SHA-512 digest (`signing_key`), 128 characters carrying
+the same 256 bits, so a one-click deploy needs no pasted key and Django's deploy
+check still passes.
+
 Standard library and Django's constants only: settings.py imports this before
 Django is set up.
 """
 
+import hashlib
 import os
 import secrets
 import tempfile
@@ -26,6 +33,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 # The development key this project once shipped in settings.py: public, so never a key.
 PUBLISHED_DEVELOPMENT_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
+
+# A generated key: at least 40 characters (240 bits of base64) of at least 20 different ones. Render's 44-character
+# keys have about 32 different characters; a typed phrase or a repeated pattern falls short of one rule or the other.
+GENERATED_KEY_MIN_LENGTH = 40
+GENERATED_KEY_MIN_UNIQUE_CHARACTERS = 20
 
 HOW_TO_SET = (
     "Set SECRET_KEY to a long random value, e.g. the output of "
@@ -48,7 +60,7 @@ def secret_key_problem(key: str) -> str | None:
             f"SECRET_KEY starts with {SECRET_KEY_INSECURE_PREFIX!r}, Django's mark of a key made for "
             f"development only. {HOW_TO_SET}"
         )
-    if len(key) < SECRET_KEY_MIN_LENGTH:
+    if len(key) < SECRET_KEY_MIN_LENGTH and not _is_generated(key):
         return (
             f"SECRET_KEY is {len(key)} characters long; a real key has at least {SECRET_KEY_MIN_LENGTH} "
             f"(Django's deploy check W009). {HOW_TO_SET}"
@@ -59,6 +71,17 @@ def secret_key_problem(key: str) -> str | None:
             f"{SECRET_KEY_MIN_UNIQUE_CHARACTERS} (Django's deploy check W009). {HOW_TO_SET}"
         )
     return None
+
+
+def signing_key(key: str) -> str:
+    """The key Django signs with: `key` itself, or, for a generated key shorter than W009 asks, its SHA-512 digest."""
+    if len(key) >= SECRET_KEY_MIN_LENGTH:
+        return key
+    return hashlib.sha512(key.encode()).hexdigest()
+
+
+def _is_generated(key: str) -> bool:
+    return len(key) >= GENERATED_KEY_MIN_LENGTH and len(set(key)) >= GENERATED_KEY_MIN_UNIQUE_CHARACTERS
 
 
 def development_secret_key(path: Path) -> str:

@@ -13,7 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from primepre.env import env_bool, env_float, env_int, env_list, env_str
-from primepre.secret_key import development_secret_key, secret_key_problem
+from primepre.secret_key import development_secret_key, secret_key_problem, signing_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,8 +35,10 @@ DEBUG = env_bool("DEBUG")
 SECRET_KEY = env_str("SECRET_KEY")
 if DEBUG and not SECRET_KEY:
     SECRET_KEY = development_secret_key(BASE_DIR / ".run" / "development-secret-key")
-elif not DEBUG and (secret_key_refused := secret_key_problem(SECRET_KEY)):
-    raise ImproperlyConfigured(secret_key_refused)
+elif not DEBUG:
+    if secret_key_refused := secret_key_problem(SECRET_KEY):
+        raise ImproperlyConfigured(secret_key_refused)
+    SECRET_KEY = signing_key(SECRET_KEY)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 if ON_RENDER and (render_host := env_str("RENDER_EXTERNAL_HOSTNAME")):
