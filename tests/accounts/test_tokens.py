@@ -197,3 +197,21 @@ def test_starting_django_leaves_the_token_code_unloaded_for_the_task_worker() ->
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.django_db
+def test_expired_refresh_tokens_are_pruned_and_live_ones_kept(admin_user: User) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    from users.accounts.tokens import expired_tokens_prune, token_pair_issue
+
+    token_pair_issue(user=admin_user, reusable=False)
+    token_pair_issue(user=admin_user, reusable=False)
+    OutstandingToken.objects.filter(pk=OutstandingToken.objects.order_by("pk").first().pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert expired_tokens_prune() >= 1
+    assert OutstandingToken.objects.count() == 1, "the live token stays"

@@ -5,7 +5,7 @@ survive that because this worker also sweeps, at start-up and then every few
 seconds on a background thread, for imports whose heartbeat has gone stale and
 queues them again (#3 item 14); welcome texts whose sending run died are
 queued again the same way (#6). The same thread deletes stored uploads past
-their retention period once an hour. Everything else is db_worker's own loop.
+their retention period, and refresh tokens past their expiry, once an hour. Everything else is db_worker's own loop.
 """
 
 import logging
@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django_tasks_db.management.commands import db_worker
 
+from users.accounts.tokens import expired_tokens_prune
 from users.imports.recovery import requeue_orphaned_imports, requeue_stale_imports
 from users.imports.retention import import_files_prune
 from users.sms.services import sms_resume_stalled
@@ -37,6 +38,7 @@ def _sweep_forever(stop: threading.Event, interval: float) -> None:
             if time.monotonic() - last_prune >= PRUNE_INTERVAL_SECONDS:
                 last_prune = time.monotonic()
                 import_files_prune(older_than_days=settings.IMPORT_FILE_RETENTION_DAYS)
+                expired_tokens_prune()
         except DatabaseError:
             # The database may be restarting; the next sweep tries again.
             logger.warning("Stale-import sweep failed; retrying in %.0f s", interval, exc_info=True)
