@@ -18,7 +18,6 @@ from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.db.models import Sum
-from django.utils import timezone
 from rest_framework import status
 
 from users.api.errors import ServiceError
@@ -28,9 +27,10 @@ from users.api.permissions import (
     user_may_cancel_import,
     user_may_commit_import,
 )
+from users.imports import lifecycle
 from users.imports.errors import ImportRefused
 from users.imports.formats import detect_format
-from users.imports.jobs import new_worker_token, open_job_sheet
+from users.imports.jobs import open_job_sheet
 from users.imports.payload import PayloadSheet, write_payload
 from users.imports.pipeline import Chunk, validate_sheet, write_sheet
 from users.imports.rows import Candidate, RowProblem
@@ -273,21 +273,7 @@ def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
     with transaction.atomic():
         _quota_lock()
         import_quota_check(user=user, new_bytes=0)
-        claimed = ImportJob.objects.filter(id=job.id, status=ImportStatus.VALIDATED).update(
-            status=ImportStatus.QUEUED,
-            dry_run=False,
-            started_at=None,
-            processed_rows=0,
-            failed_count=0,
-            skipped_count=0,
-            duplicates_in_file=0,
-            existing_matches=0,
-            checkpoint=0,
-            rows_per_second=0,
-            cancel_requested=False,
-            # A sign of life for retention: a dry run committed late is not "left unfinished" since its upload.
-            updated_at=timezone.now(),
-        )
+        claimed = lifecycle.commit(job_id=job.id)
         if claimed:
             # The commit pass records its own outcome for every row.
             job.row_errors.all().delete()
@@ -316,22 +302,13 @@ def import_job_cancel(*, job: ImportJob, user: User) -> ImportJob:
         user_may_cancel_import(user, job.created_by_id),
         "Only the person who started this import (or a superuser) may cancel it; you may follow it.",
     )
-    now = timezone.now()
-    waiting = (ImportStatus.QUEUED, ImportStatus.VALIDATED)
-    stopped = ImportJob.objects.filter(id=job.id, status__in=waiting, worker_id="").update(
-        status=ImportStatus.CANCELLED, cancel_requested=True, finished_at=now
-    )
-    if not stopped:
-        requested = ImportJob.objects.filter(
-            id=job.id, status__in=(*waiting, ImportStatus.VALIDATING, ImportStatus.RUNNING)
-        ).update(cancel_requested=True)
-        if not requested:
-            job.refresh_from_db()
-            raise ServiceError(
-                "already_finished",
-                f"The import has already ended ({job.get_status_display().lower()}).",
-                http_status=status.HTTP_409_CONFLICT,
-            )
+    if not lifecycle.cancel(job_id=job.id):
+        job.refresh_from_db()
+        raise ServiceError(
+            "already_finished",
+            f"The import has already ended ({job.get_status_display().lower()}).",
+            http_status=status.HTTP_409_CONFLICT,
+        )
     logger.info(
         "%s job=%s cancel requested by user id %s", LogTag.IMPORT_CANCEL, job.id, user.pk, extra={"job_id": str(job.id)}
     )
@@ -361,10 +338,7 @@ def import_preview(
     import_quota_check(user=user, new_bytes=uploaded_file.size or 0)
     job = ImportJob(created_by=user, source=ImportSource.FILE, on_duplicate=on_duplicate, dry_run=True)
     _store_upload(job, uploaded_file)
-    worker_id = f"inline:{new_worker_token()}"
-    job.worker_id = worker_id
-    job.status = ImportStatus.VALIDATING
-    job.started_at = job.heartbeat_at = timezone.now()
+    lease = lifecycle.hold_for_request(job, status=ImportStatus.VALIDATING)
     _save_within_quota(job, user=user)
     _log_upload(job, user)
     candidates: list[Candidate] = []
@@ -383,16 +357,10 @@ def import_preview(
 
     try:
         with open_job_sheet(job) as sheet:
-            validate_sheet(job, sheet, worker_id=worker_id, row_limit=settings.IMPORT_INLINE_MAX_ROWS, collect=collect)
+            validate_sheet(job, sheet, lease=lease, row_limit=settings.IMPORT_INLINE_MAX_ROWS, collect=collect)
             unknown = sheet.header.unknown_columns
     except ImportRefused as refusal:
-        ImportJob.objects.filter(id=job.id).update(
-            status=ImportStatus.FAILED,
-            worker_id="",
-            error_code=refusal.code,
-            error_message=refusal.message,
-            finished_at=timezone.now(),
-        )
+        lifecycle.fail(lease, code=refusal.code, message=refusal.message)
         logger.warning(
             "%s job=%s code=%s %s",
             LogTag.EXCEL_UPLOAD_REFUSED,
@@ -402,8 +370,7 @@ def import_preview(
             extra={"job_id": str(job.id)},
         )
         raise
-    ImportJob.objects.filter(id=job.id).update(status=ImportStatus.VALIDATED, worker_id="")
-    job.refresh_from_db()
+    job = lifecycle.finish(lease, status=ImportStatus.VALIDATED)
     return ImportPreview(
         job=job,
         total_rows=job.total_rows,
@@ -445,18 +412,15 @@ def customer_bulk_create(
     """
     _check_policy(on_duplicate)
     import_options_check(user=user, on_duplicate=on_duplicate, send_sms=False)
-    worker_id = f"inline:{new_worker_token()}"
-    job = ImportJob.objects.create(
+    job = ImportJob(
         created_by=user,
         source=ImportSource.PAYLOAD,
         on_duplicate=on_duplicate,
         original_filename="(request body)",
-        status=ImportStatus.RUNNING,
-        worker_id=worker_id,
         total_rows=len(customers),
-        started_at=timezone.now(),
-        heartbeat_at=timezone.now(),
     )
+    lease = lifecycle.hold_for_request(job, status=ImportStatus.RUNNING)
+    job.save()
     _log_upload(job, user)
     sheet = PayloadSheet(items=customers)
     by_row = {row.number: item for row, item in zip(sheet.data_rows(), customers, strict=True)}
@@ -475,9 +439,6 @@ def customer_bulk_create(
             reason = problem.reason if problem.code != RowErrorCode.ALREADY_EXISTS else f"Skipped: {problem.reason}"
             failed.append(BulkCreateFailure(by_row.get(row_number, {}), reason, row_number))
 
-    write_sheet(job, sheet, worker_id=worker_id, user=user, collect=collect)
-    ImportJob.objects.filter(id=job.id).update(
-        status=ImportStatus.COMPLETE, worker_id="", finished_at=timezone.now(), total_rows=len(customers)
-    )
-    job.refresh_from_db()
+    write_sheet(job, sheet, lease=lease, user=user, collect=collect)
+    job = lifecycle.finish(lease, status=ImportStatus.COMPLETE, total_rows=len(customers))
     return BulkCreateResult(job=job, created=created, failed=failed)

@@ -29,7 +29,8 @@ from users.api.permissions import (
     user_can_update_customers,
     user_can_view_customers,
 )
-from users.models import Customer, DuplicatePolicy, ImportJob, ImportStatus, User
+from users.models import Customer, DuplicatePolicy, ImportJob, User
+from users.models.imports import ACTIVE_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def _resumable_job(user: User) -> ImportJob | None:
     return (
         ImportJob.objects.filter(
             created_by=user,
-            status__in=(ImportStatus.QUEUED, ImportStatus.VALIDATING, ImportStatus.RUNNING),
+            status__in=ACTIVE_STATUSES,
             created_at__gte=timezone.now() - RESUME_WINDOW,
         )
         .order_by("-created_at")
