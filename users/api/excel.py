@@ -33,7 +33,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from users.api.errors import ServiceError
+from users.accounts.permissions import user_can_view_customers
 from users.api.imports import (
     QUOTA_RESPONSES,
     STORAGE_RESPONSES,
@@ -42,8 +42,9 @@ from users.api.imports import (
     shows_matched_rows,
 )
 from users.api.parsers import SafeJSONParser
-from users.api.permissions import CanImportCustomers, IsStaffUser, user_can_view_customers
+from users.api.permissions import CanImportCustomers, IsStaffUser
 from users.api.schema import ErrorSerializer
+from users.imports.errors import RefusalCode, ServiceError
 from users.imports.rows import TEMPLATE_COLUMNS, Candidate, Field, RowProblem
 from users.imports.selectors import import_jobs_visible_to, import_row_errors
 from users.imports.services import (
@@ -280,7 +281,7 @@ class CustomerListField(serializers.Field):
         limit = settings.IMPORT_MAX_CUSTOMERS_PER_REQUEST
         if len(data) > limit:
             raise ServiceError(
-                "too_many_customers",
+                RefusalCode.TOO_MANY_CUSTOMERS,
                 f"At most {limit:,} customers can be sent in one request; this one has {len(data):,}. "
                 "Split them, or upload the spreadsheet to the job API (POST /api/imports/).",
             )
@@ -538,15 +539,13 @@ def visible_job(*, user: Any, task_id: str) -> ImportJob:
         return job
     if job_id and ImportJob.objects.filter(id=job_id).exists():
         raise ServiceError(
-            "forbidden",
+            RefusalCode.FORBIDDEN,
             "This task belongs to another user.",
-            http_status=status.HTTP_403_FORBIDDEN,
             extra={"status": "FORBIDDEN", "task_id": task_id},
         )
     raise ServiceError(
-        "not_found",
+        RefusalCode.NOT_FOUND,
         "No task with this id.",
-        http_status=status.HTTP_404_NOT_FOUND,
         extra={"status": "NOT_FOUND", "task_id": task_id},
     )
 
@@ -580,9 +579,8 @@ class BulkCreateStatusApi(APIView):
         if request.authenticators and not request.successful_authenticator:
             super().permission_denied(request, message=message, code=code)  # 401, as everywhere
         raise ServiceError(
-            "permission_denied",
+            RefusalCode.PERMISSION_DENIED,
             message or CanImportCustomers.message,
-            http_status=status.HTTP_403_FORBIDDEN,
             extra={"status": "FORBIDDEN", "task_id": self.kwargs.get("task_id", "")},
         )
 

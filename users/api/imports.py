@@ -28,9 +28,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from users.api.errors import ServiceError
-from users.api.permissions import CanImportCustomers, IsStaffUser, user_can_view_customers, user_owns_import
+from users.accounts.permissions import user_can_view_customers, user_owns_import
+from users.api.permissions import CanImportCustomers, IsStaffUser
 from users.api.schema import ErrorSerializer, PagePagination, error_responses, paginated_response
+from users.imports.errors import RefusalCode, ServiceError
 from users.imports.report import error_report_csv, error_report_xlsx
 from users.imports.selectors import import_jobs_visible_to, import_row_errors
 from users.imports.services import import_job_cancel, import_job_commit, import_job_create
@@ -412,10 +413,9 @@ class _ErrorReportDownloadApi(_JobReadApi):
             # The report is every rejected row as typed, in bulk: someone else's upload is customers'
             # personal data, so it takes the permission to view customers.
             raise ServiceError(
-                "permission_denied",
+                RefusalCode.PERMISSION_DENIED,
                 "The error report holds the rows as they were uploaded, with names, phones and emails: only the "
                 "person who uploaded them, or staff who may view customers, may download it.",
-                http_status=status.HTTP_403_FORBIDDEN,
             )
         spool = tempfile.TemporaryFile()  # FileResponse closes it (and so deletes it) after the last chunk
         try:

@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from users.api.permissions import user_sees_all_imports
+from users.accounts.permissions import user_sees_all_imports
 from users.models import ImportJob, ImportRowError, User
 
 

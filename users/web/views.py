@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from users.api.permissions import (
+from users.accounts.permissions import (
     user_can_import,
     user_can_send_welcome_sms,
     user_can_update_customers,
