@@ -203,7 +203,8 @@ MEMORY_LOG_INTERVAL_SECONDS = env_float("MEMORY_LOG_INTERVAL_SECONDS", 10.0)
 TASKS = {
     "default": {
         "BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
-        "QUEUES": ["default", "imports", "sms"],
+        # One queue for imports and texts (priorities order them), so django-tasks-db's own db_worker runs both.
+        "QUEUES": ["default"],
     }
 }
 
