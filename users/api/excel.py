@@ -12,11 +12,13 @@ customer's name, email and phone shown only to users who may view customers.
 import math
 import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 from io import BytesIO
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
@@ -67,6 +69,8 @@ ROW_MAX = 2**31 - 1
 # 500 rows/s, plus the worker's pick-up delay.
 ESTIMATED_ROWS_PER_SECOND = 500
 ESTIMATED_START_SECONDS = 2
+# A queued job normally starts within a second or two; past this, the status says which command runs the worker.
+WORKER_SLOW_START = timedelta(seconds=20)
 
 # The job's statuses as the frontend's poller knows them: QUEUED, RUNNING, COMPLETE or FAILED.
 FRONTEND_STATUS: dict[str, str] = {
@@ -552,6 +556,11 @@ def visible_job(*, user: Any, task_id: str) -> ImportJob:
 
 def status_message(job: ImportJob, shown: str) -> str:
     if shown == "QUEUED":
+        if timezone.now() - job.updated_at > WORKER_SLOW_START:
+            return (
+                "Still waiting for the background worker: the task worker may not be running. "
+                "Start it with `python manage.py run_worker` (`make run` starts it); the customers are safe until then."
+            )
         return "Waiting for the worker to start."
     if shown == "RUNNING":
         return f"Processed {job.processed_rows:,} of {job.total_rows:,} customers."

@@ -441,8 +441,9 @@
   function waitingText(what) {
     var waited = state.queuedSince ? Date.now() - state.queuedSince : 0;
     if (waited < SLOW_START_MS) return "Waiting for the worker to pick up the " + what + "…";
-    return "Still waiting for the background worker. It may be busy with another import, or stopped: " +
-      "the " + what + " is safe and will be picked up when it runs. If this lasts, tell your administrator.";
+    return "Still waiting for the background worker. It may be busy with another import, or not running: " +
+      "the " + what + " is safe and will be picked up when it runs. If this lasts, tell your administrator " +
+      "that the task worker (python manage.py run_worker; make run starts it) needs starting.";
   }
 
   function render(job) {
