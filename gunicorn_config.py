@@ -23,6 +23,7 @@ if PROJECT_DIR not in sys.path:
     sys.path.insert(0, PROJECT_DIR)
 
 from primepre.env import env_int  # noqa: E402 - needs PROJECT_DIR on sys.path
+from primepre.logging import TEXT_FORMAT, log_format, log_level  # noqa: E402 - needs PROJECT_DIR on sys.path
 from users.logtags import LogTag  # noqa: E402 - needs PROJECT_DIR on sys.path
 
 logger = logging.getLogger("gunicorn.error")
@@ -59,8 +60,8 @@ control_socket_disable = True
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - gunicorn's documented advice
 proc_name = "primepre"
 
-LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
+LOG_LEVEL = log_level()
+LOG_FORMAT = log_format()
 loglevel = LOG_LEVEL.lower()
 accesslog = "-"
 errorlog = "-"
@@ -75,13 +76,13 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"format": TEXT_FORMAT},
         "json": {"()": "primepre.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "formatter": LOG_FORMAT,
             "stream": "ext://sys.stderr",
         },
     },

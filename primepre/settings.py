@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from primepre.env import env_bool, env_float, env_int, env_list, env_str
+from primepre.logging import TEXT_FORMAT, log_format, log_level
 from primepre.secret_key import development_secret_key, secret_key_problem, signing_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -391,17 +392,13 @@ if ADMIN_URL.split("/")[0] in {"api", "accounts", "imports", "health", "static",
 
 APP_VERSION = env_str("APP_VERSION", "1.0.0")
 
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
-LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
-if LOG_FORMAT not in {"text", "json"}:
-    raise ImproperlyConfigured(f"LOG_FORMAT must be 'text' or 'json', got {LOG_FORMAT!r}")
+LOG_LEVEL = log_level()
+LOG_FORMAT = log_format()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
-        },
+        "text": {"format": TEXT_FORMAT},
         "json": {"()": "primepre.logging.JsonFormatter"},
     },
     "handlers": {

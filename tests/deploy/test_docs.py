@@ -17,6 +17,7 @@ DEPLOY = ROOT / "docs" / "deploy.md"
 # Where environment variables are read, and how each file reads them.
 ENV_READERS = {
     ROOT / "primepre" / "settings.py": r'env_(?:str|bool|int|float|list)\(\s*"([A-Z][A-Z0-9_]+)"',
+    ROOT / "primepre" / "logging.py": r'env_str\(\s*"([A-Z][A-Z0-9_]+)"',
     ROOT / "gunicorn_config.py": r'(?:env_int\(|os\.environ\.get\()\s*"([A-Z][A-Z0-9_]+)"',
     ROOT / "primepre" / "supervisor.py": r'(?:env_float\(|env_int\(|os\.environ\.get\()\s*"([A-Z][A-Z0-9_]+)"',
     ROOT / "users" / "management" / "commands" / "ensure_admin.py": r'os\.environ\.get\(\s*"([A-Z][A-Z0-9_]+)"',
