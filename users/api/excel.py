@@ -48,7 +48,7 @@ from users.api.permissions import CanImportCustomers, IsStaffUser
 from users.api.schema import ErrorSerializer
 from users.imports.errors import RefusalCode, ServiceError
 from users.imports.rows import TEMPLATE_COLUMNS, Candidate, Field, RowProblem
-from users.imports.selectors import import_jobs_visible_to, import_row_errors
+from users.imports.selectors import import_job_visible_to, import_row_errors
 from users.imports.services import (
     ImportPreview,
     customer_bulk_create,
@@ -538,7 +538,7 @@ def visible_job(*, user: Any, task_id: str) -> ImportJob:
         job_id = uuid.UUID(task_id)
     except ValueError:
         job_id = None
-    job = import_jobs_visible_to(user=user).filter(id=job_id).first() if job_id else None
+    job = import_job_visible_to(user=user, job_id=job_id)
     if job is not None:
         return job
     if job_id and ImportJob.objects.filter(id=job_id).exists():

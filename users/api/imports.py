@@ -33,8 +33,9 @@ from users.api.permissions import CanImportCustomers, IsStaffUser
 from users.api.schema import ErrorSerializer, PagePagination, error_responses, paginated_response
 from users.imports.errors import RefusalCode, ServiceError
 from users.imports.report import error_report_csv, error_report_xlsx
-from users.imports.selectors import import_jobs_visible_to, import_row_errors
+from users.imports.selectors import import_job_visible_to, import_jobs_visible_to, import_row_errors
 from users.imports.services import import_job_cancel, import_job_commit, import_job_create
+from users.imports.template import XLSX_CONTENT_TYPE
 from users.models import DuplicatePolicy, ImportJob, ImportSource, ImportStatus, RowErrorCode, RowOutcome, User
 from users.sms.selectors import SmsCounts, sms_counts_for_import
 
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 # what is wrong, and the full list is one click away at errors/ (#4 item 8).
 FIRST_ERRORS_LIMIT = 20
 
-XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
 
@@ -98,7 +98,7 @@ def mask_matched_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def _visible_job(*, user: User, job_id: uuid.UUID) -> ImportJob:
     """The job if `user` may see it, in one query; 404 otherwise (another user's job included)."""
-    job = import_jobs_visible_to(user=user).filter(id=job_id).first()
+    job = import_job_visible_to(user=user, job_id=job_id)
     if job is None:
         raise Http404("No such import job.")
     return job
