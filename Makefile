@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON_BIN ?= python3.11
+# The Python that makes .venv: python3.11 when it is on the PATH, else python3 when it is 3.11 or newer.
+# PYTHON_BIN=/path/to/python3.x chooses another.
+PYTHON_BIN ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null || echo python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
@@ -20,6 +22,9 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(PY):
+	@$(PYTHON_BIN) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "ERROR: Primepre Import needs Python 3.11 or newer; '$(PYTHON_BIN)' is $$($(PYTHON_BIN) --version 2>/dev/null || echo not installed). Install Python 3.11 (e.g. apt-get install python3.11-venv) or run make with PYTHON_BIN=/path/to/python3.x." >&2; \
+		exit 1; }
 	$(PYTHON_BIN) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
