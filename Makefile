@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # (.run/development-secret-key). Set DEBUG=false and SECRET_KEY to try production mode.
 migrate admin run lint: export DEBUG ?= true
 
-.PHONY: help run test test-sqlite test-postgres lint postgres bench migrate admin install install-dev clean chromium screenshots
+.PHONY: help run test check test-sqlite test-postgres lint postgres bench migrate admin install install-dev clean chromium screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -65,6 +65,10 @@ postgres: ## make sure the machine's PostgreSQL answers on 127.0.0.1:5432, start
 	@pg_isready -h 127.0.0.1 -p 5432 || { echo "ERROR: PostgreSQL can't be reached on 127.0.0.1:5432; the PostgreSQL half of the suite can't run" >&2; exit 1; }
 
 test: lint test-sqlite test-postgres ## ruff, then the whole suite on SQLite and on PostgreSQL
+
+# The inner loop: no browser, no real-process or large-file tests, one database, both cores. `make test` is the truth.
+check: lint ## ruff, migrations, and the fast half of the suite on SQLite (about a minute)
+	env -u DATABASE_URL $(VENV)/bin/pytest -q -m "not slow and not browser" -n 2 $(PYTEST_ARGS)
 
 test-sqlite: install-dev chromium ## the suite on SQLite
 	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -25,6 +25,7 @@ RENDER_OWN_VARIABLES = {"PYTHON_VERSION"}
 CODE_READING_ENV = [
     ROOT / "primepre" / "settings.py",
     ROOT / "primepre" / "supervisor.py",
+    ROOT / "primepre" / "logging.py",
     ROOT / "gunicorn_config.py",
     ROOT / "users" / "management" / "commands" / "ensure_admin.py",
 ]
