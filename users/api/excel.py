@@ -445,11 +445,12 @@ class BulkCreateApi(APIView):
             201: OutputSerializer,
             400: refusal(
                 "Nothing could be created (`code` nothing_created; the body also has both lists and the totals), "
-                "or the list is empty, malformed or longer than the per-request limit."
+                "or the list is empty, malformed or longer than the per-request limit, or the body holds more "
+                "arrays, objects or values than that many customers need (`json_too_complex`)."
             ),
             401: refusal("Not signed in."),
             403: refusal("Not active staff with users.add_customer."),
-            413: refusal("The body is over the 50 MB limit."),
+            413: refusal("The body is over IMPORT_MAX_JSON_BODY_SIZE (6 MB by default)."),
             415: refusal("Not application/json."),
         },
     )
@@ -500,10 +501,13 @@ class BulkCreateAsyncApi(APIView):
         request=BulkCreateAsyncInputSerializer,
         responses={
             202: OutputSerializer,
-            400: refusal("The list is empty, malformed or longer than the per-request limit."),
+            400: refusal(
+                "The list is empty, malformed or longer than the per-request limit, or the body holds more arrays, "
+                "objects or values than that many customers need (`json_too_complex`)."
+            ),
             401: refusal("Not signed in."),
             403: refusal("Not active staff with users.add_customer, or send_sms without users.send_welcome_sms."),
-            413: refusal("The body is over the 50 MB limit."),
+            413: refusal("The body is over IMPORT_MAX_JSON_BODY_SIZE (6 MB by default)."),
             415: refusal("Not application/json."),
             **QUOTA_RESPONSES,
             **STORAGE_RESPONSES,
