@@ -608,6 +608,18 @@ def test_more_than_10000_customers_is_a_json_400(importer_client: APIClient, pat
 
 
 @pytest.mark.django_db
+def test_bulk_create_echoes_rejected_customers_with_their_text_escaped(importer_client: APIClient) -> None:
+    # Escaped, an answer full of emoji costs a quarter of the memory to build (users/api/renderers.py).
+    customers = [{**row, "phone": "not a phone 😀", "first_name": "Ɛfua"} for row in customer_rows(2)]
+
+    response = importer_client.post(BULK_CREATE, {"customers": customers}, format="json")
+
+    assert response.status_code == 400, response.content[:300]
+    assert response.content.isascii() and b"\\ud83d\\ude00" in response.content
+    assert response.json()["failed_customers"][0]["customer_data"]["first_name"] == "Ɛfua"
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("path", "content_type", "body"),
     [

@@ -43,6 +43,7 @@ from users.api.imports import (
 )
 from users.api.parsers import SafeJSONParser
 from users.api.permissions import CanImportCustomers, IsStaffUser, user_can_view_customers
+from users.api.renderers import EchoJSONRenderer
 from users.api.schema import ErrorSerializer
 from users.imports.rows import TEMPLATE_COLUMNS, Candidate, Field, RowProblem
 from users.imports.selectors import import_jobs_visible_to, import_row_errors
@@ -423,6 +424,8 @@ class BulkCreateApi(APIView):
 
     permission_classes = (CanImportCustomers,)
     parser_classes = (SafeJSONParser,)
+    # The answer repeats every rejected customer as posted: escaped, it costs a third of the memory to render.
+    renderer_classes = (EchoJSONRenderer,)
 
     @extend_schema_serializer(component_name="BulkCreateOutput")
     class OutputSerializer(serializers.Serializer):

@@ -27,6 +27,9 @@ A body of unknown length (`Transfer-Encoding: chunked` without Content-Length)
 is refused with 411: Django reads no body without a length, so the request
 would reach the view looking empty.
 
+Before an importer's body over 1 MB is read, the worker frees what the last
+large body left behind and hands it back to the OS (release_request_memory).
+
 Why each figure is what it is, is written beside it in primepre/settings.py;
 docs/deploy.md lists them. Refusals are the API's JSON error envelope under
 /api/ and a plain page elsewhere; CorsMiddleware wraps this middleware, so
@@ -35,6 +38,9 @@ bounded by users/api/parsers.py (JSON) and Django's DATA_UPLOAD_MAX_NUMBER_FIELD
 and DATA_UPLOAD_MAX_NUMBER_FILES (forms).
 """
 
+import ctypes
+import functools
+import gc
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +60,8 @@ KB = 1024
 MB = 1024 * KB
 # Room for the multipart boundaries and the few form fields around the file (on_duplicate, dry_run ...).
 MULTIPART_OVERHEAD = 64 * KB
+# Before reading an importer's body larger than this, the worker frees what the last one left behind.
+RELEASE_MEMORY_ABOVE_BYTES = 1 * MB
 ADVICE_JSON = "Send fewer customers per request, or upload the spreadsheet to the job API (POST /api/imports/)."
 
 # The only endpoints that take large bodies, by URL name (users/api/urls.py), and which kind of large.
@@ -155,6 +163,33 @@ def refusal_response(request: HttpRequest, status: int, code: str, message: str)
     return HttpResponse(page, status=status, content_type="text/html; charset=utf-8")
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, found among the symbols already loaded; None where the C library has none (macOS, musl)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_request_memory() -> None:
+    """Free what the last large body left behind and hand the memory back to the OS, before reading the next.
+
+    DRF's serializers sit in reference cycles with their fields, so the parsed
+    body they hold waits for the garbage collector's rare full pass; and glibc
+    keeps freed heap for reuse rather than returning it, so each large body was
+    laid out on top of the last one's remains. Measured on one worker with
+    bench/attack_memory.py: each 6 MB bulk-create-async left it 28 MB bigger,
+    request after request (166, 192, 223, 250 MB), and the worst 6 MB body
+    peaked at 199 MB when repeated; with this, a steady 140 and 149 MB. A full
+    collection and a heap trim take ~60 ms, paid only by an importer's body over
+    RELEASE_MEMORY_ABOVE_BYTES (a 10,000-customer bulk-create takes seconds).
+    """
+    gc.collect()
+    if (malloc_trim := _malloc_trim()) is not None:
+        malloc_trim(0)
+
+
 class BodyLimitMiddleware:
     """Hold each request's body to its limit (module docstring) before the view or any form parser reads it.
 
@@ -167,7 +202,10 @@ class BodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        if getattr(request, "large_body_accepted", False):
+            gc.collect()  # the serializers' cycles, so the parsed body goes as soon as the answer is sent
+        return response
 
     def process_view(
         self, request: HttpRequest, view_func: Callable[..., HttpResponse], view_args: tuple, view_kwargs: dict
@@ -190,4 +228,8 @@ class BodyLimitMiddleware:
             return None
         if length > limit.max_bytes:
             return refusal_response(request, 413, "too_large", limit.refusal(length))
+        if length > RELEASE_MEMORY_ABOVE_BYTES:
+            # Only an importer gets here, so nobody else can make the worker pay for a full collection.
+            release_request_memory()  # what the last large body left, before this one adds to it
+            request.large_body_accepted = True
         return None
