@@ -8,7 +8,7 @@ and the web worker's peak RSS (VmHWM) while it served that request. Nothing leav
 
 Each request is served by a fresh worker (the previous one is stopped and gunicorn forks another), so
 each row is that request's own cost from the same start, not what earlier requests left behind;
-`--one-worker` sends them all to one worker instead, whose peak then only ever grows.
+`--one-worker` sends them all to one worker instead, as tests/deploy/test_request_memory.py does.
 
     python bench/attack_memory.py                # every shape, each on a fresh worker
     python bench/attack_memory.py --quick        # without the slow legitimate ones (10,000 rows written)

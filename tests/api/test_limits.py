@@ -10,6 +10,8 @@ Within the limits, a JSON body may not build more than 10,000 customers need
 Bodies are real and credentials are real JWTs or sessions: the limit is chosen
 from them before DRF runs, so force_authenticate would not be seen. Where a body
 must not be read at all, it is a ReadSpy that counts the bytes taken from it.
+The same limits over real HTTP, with the worker's memory measured:
+tests/deploy/test_request_memory.py.
 """
 
 import io

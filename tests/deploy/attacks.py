@@ -1,6 +1,6 @@
 """Hostile requests against the body limits, sent over real HTTP, and the serving worker's peak memory.
 
-bench/attack_memory.py sends them and prints them as a table.
+tests/deploy/test_request_memory.py asserts on them; bench/attack_memory.py prints them as a table.
 Each is the worst shape found for one family of endpoint at its limit (users/api/limits.py,
 users/api/parsers.py): what Python inflates most (empty lists and objects, floats, tiny strings,
 strings with one character outside the BMP, which makes CPython store every character in 4 bytes),
