@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # (.run/development-secret-key). Set DEBUG=false and SECRET_KEY to try production mode.
 migrate admin run lint: export DEBUG ?= true
 
-.PHONY: help run test check test-sqlite test-postgres lint postgres bench migrate admin install install-dev clean chromium screenshots
+.PHONY: help run test check test-sqlite test-postgres lint postgres bench bench-attack migrate admin install install-dev clean chromium screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -99,6 +99,9 @@ screenshots: install-dev chromium ## retake the import page's screenshots into d
 
 bench: install-dev $(VENV)/.installed-bench postgres ## benchmark the import pipeline (docs/performance.md)
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-attack: install-dev ## hostile request bodies against the real service: each one's cost to the web worker
+	$(PY) bench/attack_memory.py $(BENCH_ARGS)
 
 clean: ## remove the virtualenv, the SQLite database and caches
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* .pytest_cache .ruff_cache staticfiles

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from users.models import User, UserRole
 
@@ -54,6 +55,15 @@ def api_client() -> APIClient:
 def admin_client(admin_user: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(admin_user)
+    return client
+
+
+@pytest.fixture
+def importer_client(admin_user: User) -> APIClient:
+    """admin_user signed in with a real JWT, as the frontend is: needed for bodies over 4 KB to the import
+    endpoints, whose limit is chosen from the credentials before DRF (and force_authenticate) is reached."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(admin_user).access_token}")
     return client
 
 

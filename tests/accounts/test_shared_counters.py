@@ -69,8 +69,13 @@ def served_by(stack: Stack) -> dict[str, tuple[int, int]]:
 
 @pytest.fixture(scope="module")
 def stack(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The stack on this run's test database, SQLite or PostgreSQL; its request counts are cleared afterwards."""
+    """The stack on this run's test database, SQLite or PostgreSQL; request counts are cleared before and after.
+
+    The counts live in the database's cache table, which the flush after each test
+    leaves alone: requests from 127.0.0.1 that earlier tests made still count.
+    """
     with django_db_blocker.unblock():
+        cache.clear()
         template = prepare_template(
             tmp_path_factory.mktemp("shared-counters-template"), database_url=worker_database_url()
         )

@@ -75,7 +75,9 @@ def upload(client: APIClient, file: SimpleUploadedFile) -> Any:
 
 
 @pytest.mark.django_db
-def test_upload_sorts_rows_into_unique_invalid_existing_and_repeated(admin_client: APIClient, admin_user: User) -> None:
+def test_upload_sorts_rows_into_unique_invalid_existing_and_repeated(
+    importer_client: APIClient, admin_user: User
+) -> None:
     Customer.objects.create(
         shipping_mark="PM OLD", first_name="Old", last_name="Timer", phone="+233209999999", email=""
     )
@@ -88,7 +90,7 @@ def test_upload_sorts_rows_into_unique_invalid_existing_and_repeated(admin_clien
         ]
     )
 
-    response = upload(admin_client, file)
+    response = upload(importer_client, file)
 
     assert response.status_code == 200, response.content
     body = response.json()
@@ -130,9 +132,9 @@ def test_upload_sorts_rows_into_unique_invalid_existing_and_repeated(admin_clien
 
 @pytest.mark.django_db
 def test_upload_creates_no_customers_and_keeps_a_validated_job_as_upload_id(
-    admin_client: APIClient, admin_user: User
+    importer_client: APIClient, admin_user: User
 ) -> None:
-    response = upload(admin_client, xlsx_file([["PM 1", "Ama", "Mensah", "", "0241234567", ""]]))
+    response = upload(importer_client, xlsx_file([["PM 1", "Ama", "Mensah", "", "0241234567", ""]]))
 
     job = ImportJob.objects.get(id=response.json()["upload_id"])
     assert (job.status, job.dry_run, job.created_by) == (ImportStatus.VALIDATED, True, admin_user)
@@ -140,10 +142,10 @@ def test_upload_creates_no_customers_and_keeps_a_validated_job_as_upload_id(
 
 
 @pytest.mark.django_db
-def test_a_file_whose_rows_are_all_invalid_still_answers_200_with_every_row(admin_client: APIClient) -> None:
+def test_a_file_whose_rows_are_all_invalid_still_answers_200_with_every_row(importer_client: APIClient) -> None:
     rows = [[f"PM {n}", "Ama", "", "", "not a phone", ""] for n in range(1, 8)]
 
-    response = upload(admin_client, xlsx_file(rows))
+    response = upload(importer_client, xlsx_file(rows))
 
     assert response.status_code == 200, "the old service answered 500 here and the dialog showed nothing"
     body = response.json()
@@ -173,10 +175,10 @@ def test_a_file_that_is_not_a_usable_spreadsheet_is_a_json_400(
 
 
 @pytest.mark.django_db
-def test_a_sheet_without_the_phone_column_is_a_json_400_naming_it(admin_client: APIClient) -> None:
+def test_a_sheet_without_the_phone_column_is_a_json_400_naming_it(importer_client: APIClient) -> None:
     file = xlsx_file([["PM 1", "Ama", "Mensah", ""]], header=["Shipping Mark", "First Name", "Last Name", "Email"])
 
-    response = upload(admin_client, file)
+    response = upload(importer_client, file)
 
     assert response.status_code == 400
     body = response.json()
@@ -194,12 +196,12 @@ def test_upload_without_a_file_is_a_json_400(admin_client: APIClient) -> None:
 
 @pytest.mark.django_db
 def test_a_file_over_the_inline_row_limit_is_refused_with_a_pointer_to_the_job_api(
-    admin_client: APIClient, settings: Any
+    importer_client: APIClient, settings: Any
 ) -> None:
     settings.IMPORT_INLINE_MAX_ROWS = 3
     rows = [[r["shipping_mark"], r["first_name"], r["last_name"], "", r["phone"], ""] for r in customer_rows(5)]
 
-    response = upload(admin_client, xlsx_file(rows))
+    response = upload(importer_client, xlsx_file(rows))
 
     assert response.status_code == 413
     body = response.json()
@@ -330,11 +332,11 @@ def test_bulk_create_reports_existing_customers_as_failed_not_as_an_error(admin_
 
 
 @pytest.mark.django_db
-def test_the_upload_dialogs_unique_candidates_can_be_posted_back_as_they_are(admin_client: APIClient) -> None:
+def test_the_upload_dialogs_unique_candidates_can_be_posted_back_as_they_are(importer_client: APIClient) -> None:
     rows = [["pm  one", "Ama", "Mensah", "", "024 123 4567", "volta"], ["PM TWO", "Kofi", "Boateng", "", 241234568, ""]]
-    unique = upload(admin_client, xlsx_file(rows)).json()["duplicate_results"]["unique_candidates"]
+    unique = upload(importer_client, xlsx_file(rows)).json()["duplicate_results"]["unique_candidates"]
 
-    response = admin_client.post(BULK_CREATE, {"customers": unique}, format="json")
+    response = importer_client.post(BULK_CREATE, {"customers": unique}, format="json")
 
     assert response.status_code == 201, response.content
     assert sorted(Customer.objects.values_list("shipping_mark", "phone", "region")) == [
@@ -614,10 +616,10 @@ def test_the_template_is_an_xlsx_with_the_six_columns_samples_and_instructions(a
 
 
 @pytest.mark.django_db
-def test_the_templates_sample_rows_pass_the_importers_checks(admin_client: APIClient) -> None:
-    template = admin_client.get(TEMPLATE).content
+def test_the_templates_sample_rows_pass_the_importers_checks(importer_client: APIClient) -> None:
+    template = importer_client.get(TEMPLATE).content
 
-    response = upload(admin_client, SimpleUploadedFile("template.xlsx", template, content_type=XLSX))
+    response = upload(importer_client, SimpleUploadedFile("template.xlsx", template, content_type=XLSX))
 
     body = response.json()
     assert body["parsing_results"]["invalid_rows"] == []

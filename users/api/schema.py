@@ -22,7 +22,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     404: "No such resource visible to you (another user's job answers 404 too, so ids don't leak).",
     406: "The Accept header asks for a format this endpoint can't produce.",
     409: "The job is not in a state that allows this (e.g. committing a job that is not VALIDATED).",
-    413: "The upload is larger than the configured limit.",
+    413: "The body is larger than this endpoint accepts (docs/api.md, Request size limits).",
     415: "Wrong Content-Type: uploads are multipart/form-data.",
 }
 
