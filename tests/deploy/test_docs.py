@@ -48,3 +48,20 @@ def test_every_environment_variable_the_code_reads_is_in_deploy_md(reader: objec
     text = DEPLOY.read_text()
     missing = sorted(name for name in names if f"`{name}`" not in text)
     assert not missing, f"docs/deploy.md doesn't explain {missing} (read in {reader.relative_to(ROOT)})"
+
+
+REQUIREMENTS = ROOT / "requirements.txt"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def test_every_production_dependency_says_why_in_architecture_md_and_no_other() -> None:
+    pinned = {
+        re.split(r"[\[=<>]", line)[0].strip().lower()
+        for line in REQUIREMENTS.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    section = ARCHITECTURE.read_text().split("\n## Dependencies\n", 1)[1].split("\n## ", 1)[0]
+    explained = {name.lower() for name in re.findall(r"^\| `([A-Za-z0-9_.-]+)` \|", section, flags=re.MULTILINE)}
+    assert "docs/architecture.md#dependencies" in REQUIREMENTS.read_text(), "requirements.txt points readers there"
+    assert sorted(pinned - explained) == [], "say why in docs/architecture.md's Dependencies table"
+    assert sorted(explained - pinned) == [], "the table names a package requirements.txt no longer pins"
