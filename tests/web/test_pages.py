@@ -244,3 +244,11 @@ def test_an_expired_form_asks_to_reload_instead_of_a_csrf_error(admin_user: User
 
     assert response.status_code == 403
     assert "Reload the page and try again" in response.content.decode()
+
+
+def test_the_page_offers_exactly_the_formats_the_readers_read() -> None:
+    from users.imports.formats import SpreadsheetFormat
+    from users.web.views import ACCEPTED_EXTENSIONS
+
+    read = {f".{kind.value}" for kind in SpreadsheetFormat} | {".xlsm"}  # an .xlsx with macros, never run
+    assert set(ACCEPTED_EXTENSIONS) == read, "an extension the page offers must be one the import can read"

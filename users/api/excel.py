@@ -368,7 +368,7 @@ class ExcelUploadApi(APIView):
     @extend_schema_serializer(component_name="ExcelUploadInput")
     class InputSerializer(serializers.Serializer):
         # Empty files pass here so the engine refuses them with its own code and sentence.
-        file = serializers.FileField(allow_empty_file=True, help_text=".xlsx, .xls, .xlsb, .ods or .csv")
+        file = serializers.FileField(allow_empty_file=True, help_text=".xlsx, .xlsm, .xls, .ods or .csv")
         on_duplicate = serializers.ChoiceField(
             choices=DuplicatePolicy.choices,
             default=DuplicatePolicy.SKIP,

@@ -40,7 +40,8 @@ CUSTOMERS_PAGE_SIZE = 50
 RESUME_WINDOW = timedelta(hours=24)
 # How often the page asks the job API for progress; the API is built for one poll a second per client.
 POLL_INTERVAL_MS = 1000
-ACCEPTED_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv")
+# What the readers read (users/imports/formats.py); .xlsm is an .xlsx with macros, which are never run.
+ACCEPTED_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
 
 
 class _View(Protocol):
