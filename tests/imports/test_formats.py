@@ -238,3 +238,20 @@ def test_a_json_export_is_not_mistaken_for_csv(tmp_path):
     path.write_text('[{"shipping_mark": "PM1", "phone": "0241234567"}]')
 
     assert "JSON" in refusal(path).message
+
+
+def test_only_the_start_of_a_huge_mimetype_member_is_read(tmp_path, settings):
+    """The member may inflate to the zip limits (1 GB at ratio 200); its first 200 bytes say what the package is."""
+    settings.IMPORT_MAX_COMPRESSION_RATIO = 1_000_000  # spaces compress 1000:1; the bomb check would refuse it first
+    path = tmp_path / "c.ods"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mimetype", b"application/vnd.oasis.opendocument.text" + b" " * (64 * 1024 * 1024))
+    tracemalloc.start()
+    try:
+        error = refusal(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert "OpenDocument text file" in error.message, error.message
+    assert peak < 4 * 1024 * 1024, f"detecting the type allocated {peak / 1024 / 1024:.0f} MB"

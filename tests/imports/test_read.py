@@ -1,4 +1,4 @@
-"""Opening spreadsheets for import: every format, awkward sheets, hostile files, memory (#3 items 1, 3, 4)."""
+"""Opening spreadsheets for import: every format, awkward sheets, hostile files, memory."""
 
 import datetime as dt
 import json
@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 import time
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from bench.generate import generate_customers_csv, generate_customers_xlsx
 from tests.imports.spreadsheets import (
     CUSTOMERS,
     HEADER,
+    MB,
     Formula,
     column_letters,
     make_dimension_bug_xlsx,
@@ -474,6 +476,177 @@ def test_corrupt_data_inside_the_sheet_is_damaged(tmp_path):
 
     assert refusal(path).code == FileErrorCode.DAMAGED
 
+
+
+# --- declared numbers and sizes, checked before they are trusted ---------------------------------------------------
+
+NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+HEADER_ROW = '<row r="1">' + "".join(
+    f'<c r="{column_letters(index)}1" t="inlineStr"><is><t>{text}</t></is></c>' for index, text in enumerate(HEADER)
+) + "</row>"
+
+
+def customer_row(number: int | str, *, cell_row: int | str | None = None, extra: str = "") -> str:
+    """Customer 1 as a sheet row numbered `number` (its cells' references saying `cell_row`); `extra` in each cell."""
+    reference = number if cell_row is None else cell_row
+    cells = "".join(
+        f'<c r="{column_letters(index)}{reference}" t="inlineStr"{extra}><is><t>{text}</t></is></c>'
+        for index, text in enumerate(CUSTOMERS[0])
+    )
+    return f'<row r="{number}">{cells}</row>'
+
+
+def sheet_with(rows_xml: str, *, prolog: str = '<?xml version="1.0" encoding="UTF-8"?>\n', **parts: str) -> dict:
+    return {
+        "xl/worksheets/sheet1.xml": f'{prolog}<worksheet xmlns="{NS}"><sheetData>{rows_xml}</sheetData></worksheet>',
+        **parts,
+    }
+
+
+def xlsx_with(tmp_path: Path, rows_xml: str, **options) -> Path:
+    return write_xlsx(tmp_path / "c.xlsx", [("placeholder",)], part_xml=sheet_with(rows_xml, **options))
+
+
+def timed_refusal(path: Path, *, seconds: float = 2) -> ImportRefused:
+    started = time.perf_counter()
+    error = refusal(path)
+    elapsed = time.perf_counter() - started
+    assert elapsed < seconds, f"refused after {elapsed:.1f} s"
+    return error
+
+
+# The fast path reads cells written as Excel writes them; `extra` (an attribute it doesn't know) sends the
+# same rows to the slow path, so each rule below is checked on both.
+PATHS = {"fast path": "", "slow path": ' cm="1" xmlns:q="urn:q"'}
+
+
+@pytest.mark.parametrize("path_kind", PATHS)
+@pytest.mark.parametrize("number", ["1048577", "9" * 5000, "0"])
+def test_a_row_numbered_past_excels_last_row_is_damaged(tmp_path, path_kind, number):
+    path = xlsx_with(tmp_path, HEADER_ROW + customer_row(number, extra=PATHS[path_kind]))
+
+    assert timed_refusal(path).code == FileErrorCode.DAMAGED
+
+
+@pytest.mark.parametrize("path_kind", PATHS)
+def test_rows_out_of_order_are_damaged_not_read_twice_by_a_resume(tmp_path, path_kind):
+    """A resume skips rows numbered up to its checkpoint: numbers that go down would be skipped or read twice."""
+    path = xlsx_with(tmp_path, HEADER_ROW + customer_row(5, extra=PATHS[path_kind]) + customer_row(3))
+
+    assert refusal(path).code == FileErrorCode.DAMAGED
+
+
+def test_the_last_row_excel_allows_is_read(tmp_path):
+    _, rows = read(xlsx_with(tmp_path, HEADER_ROW + customer_row(1_048_576)))
+
+    assert [row.number for row in rows] == [1_048_576]
+
+
+def test_a_cell_reference_outside_excels_grid_is_damaged(tmp_path):
+    path = xlsx_with(tmp_path, HEADER_ROW + customer_row(2).replace('r="A2"', 'r="AAAA2"'))
+
+    assert refusal(path).code == FileErrorCode.DAMAGED
+
+
+def test_a_negative_shared_string_index_is_damaged_not_another_cells_text(tmp_path):
+    sheet_xml = zipfile.ZipFile(write_xlsx(tmp_path / "c.xlsx", ROWS)).read("xl/worksheets/sheet1.xml").decode()
+    broken = sheet_xml.replace('<c r="B2" t="s"><v>', '<c r="B2" t="s"><v>-2', 1).replace("<v>-2", "<v>-", 1)
+    path = write_xlsx(tmp_path / "c.xlsx", ROWS, part_xml={"xl/worksheets/sheet1.xml": broken})
+
+    assert refusal(path).code == FileErrorCode.DAMAGED
+
+
+def test_numbers_style_ids_and_references_with_thousands_of_digits_are_read_as_text_or_ignored(tmp_path):
+    """int() refuses more than 4,300 digits with a ValueError; each such place must not let it escape."""
+    digits = "9" * 5000
+    row = customer_row(2).replace(
+        '<c r="E2" t="inlineStr"><is><t>0241234567</t></is></c>', f'<c r="E2" s="{digits}"><v>{digits}</v></c>'
+    ).replace("<t>Kwame</t>", f"<t>Kwa&#{digits};me</t>")
+    path = xlsx_with(tmp_path, HEADER_ROW + row)
+    dimension = '<dimension ref="A1:F' + digits + '"/>'
+    path = write_xlsx(
+        tmp_path / "d.xlsx", [("placeholder",)],
+        part_xml={"xl/worksheets/sheet1.xml": zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()
+                  .replace("<sheetData>", dimension + "<sheetData>")},
+    )  # fmt: skip
+
+    sheet, rows = read(path)
+
+    assert rows[0].cells[4] == digits and rows[0].cells[1] == "Kwa\ufffdme", rows[0].cells[:5]
+    assert sheet.estimated_rows is None, "a dimension past Excel's last row is no estimate"
+
+
+def test_an_unclosed_comment_before_the_root_element_is_damaged_not_a_hang(tmp_path):
+    """It used to loop for ever: the prolog scan found the same unclosed comment again and again."""
+    path = xlsx_with(tmp_path, "", prolog='<?xml version="1.0"?><!-- never closed ')
+
+    assert timed_refusal(path).code == FileErrorCode.DAMAGED
+
+
+def test_deeply_nested_xml_in_a_row_is_damaged_in_bounded_memory(tmp_path, settings):
+    settings.IMPORT_MAX_COMPRESSION_RATIO = 1_000_000  # repetitive XML; the bomb check would refuse it first
+    nested = "<a>" * 300_000 + "</a>" * 300_000
+    path = xlsx_with(tmp_path, HEADER_ROW + f'<row r="2"><c r="A2">{nested}</c></row>')
+    tracemalloc.start()
+    try:
+        error = timed_refusal(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert error.code == FileErrorCode.DAMAGED
+    assert peak < 20 * MB, f"parsing the nested row allocated {peak / MB:.0f} MB"
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["inline strings never closed", "phonetic runs never closed", "number format brackets never closed"],
+)
+def test_thousands_of_unclosed_tags_cost_linear_time(tmp_path, settings, case):
+    """Each of these made a regular expression rescan the rest of its input once per opening (minutes)."""
+    settings.IMPORT_MAX_COMPRESSION_RATIO = 1_000_000
+    if case == "inline strings never closed":
+        cells = '<c r="A2" t="inlineStr"><is>text</c>' * 55_000
+        path = xlsx_with(tmp_path, HEADER_ROW + f'<row r="2">{cells}</row>')
+    elif case == "phonetic runs never closed":
+        strings = f'<sst xmlns="{NS}"><si><r><t>a</t></r>' + "<rPh>x" * 300_000 + "</si></sst>"
+        path = write_xlsx(tmp_path / "c.xlsx", ROWS, part_xml={"xl/sharedStrings.xml": strings})
+    else:
+        styles = f'<styleSheet xmlns="{NS}"><numFmts><numFmt numFmtId="164" formatCode="{"[" * 1_000_000}"/>'
+        path = write_xlsx(tmp_path / "c.xlsx", ROWS, part_xml={"xl/styles.xml": styles + "</numFmts></styleSheet>"})
+    started = time.perf_counter()
+
+    try:
+        read(path)
+    except ImportRefused:
+        pass
+
+    assert time.perf_counter() - started < 3
+
+
+def test_workbook_parts_are_parsed_in_flat_memory(tmp_path):
+    names = "".join(f'<definedName name="n{number}">Customers!$A$1</definedName>' for number in range(60_000))
+    workbook = zipfile.ZipFile(write_xlsx(tmp_path / "w.xlsx", ROWS)).read("xl/workbook.xml").decode()
+    bloated = workbook.replace("</sheets>", f"</sheets><definedNames>{names}</definedNames>")
+    path = write_xlsx(tmp_path / "c.xlsx", ROWS, part_xml={"xl/workbook.xml": bloated})
+    tracemalloc.start()
+    try:
+        _, rows = read(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert rows == EXPECTED
+    # Kept as a tree, the 60,000 names took 8 MB.
+    assert peak < 3 * MB, f"reading a workbook.xml of 60,000 elements allocated {peak / MB:.1f} MB at its peak"
+
+
+def test_a_workbook_part_over_the_parse_cap_is_refused_before_parsing(tmp_path, monkeypatch):
+    monkeypatch.setattr("users.imports.readers.xml.MAX_PARSED_PART_BYTES", 100)
+
+    error = refusal(write_xlsx(tmp_path / "c.xlsx", ROWS))
+
+    assert (error.code, "far more than any workbook needs" in error.message) == (FileErrorCode.TOO_LARGE, True)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["xlsx", "xlsx-inline-strings", "xls", "ods", "csv"])

@@ -175,8 +175,9 @@ def _zip_kind(path: Path, members: frozenset[str]) -> SpreadsheetFormat:
     if "xl/workbook.xml" in members or _root_document(path, members).startswith("xl/"):
         return SpreadsheetFormat.XLSX
     if "mimetype" in members:
-        with zipfile.ZipFile(path) as archive:
-            mimetype = archive.read("mimetype")[:200].strip()
+        # Only the start: the member may declare (and inflate to) a gigabyte, which the zip checks allow.
+        with zipfile.ZipFile(path) as archive, archive.open("mimetype") as member:
+            mimetype = member.read(200).strip()
         if mimetype == ODS_MIMETYPE:
             return SpreadsheetFormat.ODS
         kind = mimetype.decode("ascii", errors="replace").rsplit(".", 1)[-1]
