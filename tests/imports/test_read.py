@@ -32,6 +32,7 @@ from tests.imports.spreadsheets import (
 from users.customers.normalise import normalise_email, normalise_phone
 from users.imports.errors import ImportRefused
 from users.imports.read import ImportSheet, open_import_sheet
+from users.imports.readers.delimited import CsvWorkbook
 from users.imports.rows import Field, SourceRow
 from users.models.choices import FileErrorCode
 
@@ -647,6 +648,39 @@ def test_a_workbook_part_over_the_parse_cap_is_refused_before_parsing(tmp_path, 
     error = refusal(write_xlsx(tmp_path / "c.xlsx", ROWS))
 
     assert (error.code, "far more than any workbook needs" in error.message) == (FileErrorCode.TOO_LARGE, True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"," * (8 * MB), b'"a\n",' * (MB + MB // 2)],
+    ids=["a line of 8 million commas", "one record of a million quoted line breaks"],
+)
+def test_a_csv_record_over_2_mb_is_refused_before_the_csv_module_builds_it(tmp_path, body):
+    """The csv module builds a record as one list: 40 MB of commas took 661 MB, the quoted breaks ran out of time."""
+    path = tmp_path / "c.csv"
+    path.write_bytes(",".join(HEADER).encode() + b"\r\n" + ",".join(CUSTOMERS[0][:5]).encode() + b"\r\n" + body)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImportRefused) as caught, open_import_sheet(path) as sheet:
+            list(sheet.data_rows())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert (caught.value.code, caught.value.message.startswith("Row 3 of the CSV file is larger than 2 MB")) == (
+        FileErrorCode.TOO_LARGE,
+        True,
+    ), caught.value.message
+    assert peak < 40 * MB, f"refusing it allocated {peak / MB:.0f} MB"
+
+
+def test_csv_fields_past_excels_last_column_are_not_read(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(HEADER) + ",h" * 30_000 + "\n" + ",".join(CUSTOMERS[0]) + ",x" * 30_000 + "\n")
+
+    widths = [len(row.cells) for row in CsvWorkbook(path).iter_rows("")]  # no width: as the header search reads
+
+    assert widths == [16_384, 16_384]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["xlsx", "xlsx-inline-strings", "xls", "ods", "csv"])
