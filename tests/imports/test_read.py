@@ -448,6 +448,37 @@ def test_an_ods_too_big_to_load_whole_is_refused_with_advice(tmp_path, monkeypat
     assert (error.code, ".xlsx" in error.message) == (FileErrorCode.TOO_LARGE, True), error.message
 
 
+
+def test_an_xls_with_one_cell_far_away_is_refused_before_calamine_loads_it_here(tmp_path):
+    """Calamine keeps the rectangle from A1 to the last cell: IV20000 in a 10 KB file is 312 MB, in its own child."""
+    import xlwt
+
+    workbook = xlwt.Workbook()
+    sheet = workbook.add_sheet("Customers")
+    for row, values in enumerate(ROWS):
+        for column, value in enumerate(values):
+            sheet.write(row, column, value)
+    sheet.write(19_999, 255, "a stray note")
+    path = tmp_path / "c.xls"
+    workbook.save(str(path))
+    tracemalloc.start()
+    try:
+        error = refusal(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert (error.code, "delete those rows and columns" in error.message) == (FileErrorCode.TOO_LARGE, True), error
+    assert peak < 5 * MB
+
+
+def test_a_sheet_whose_parse_needs_more_than_the_budget_is_refused_saying_how_much(tmp_path, monkeypatch):
+    monkeypatch.setattr("users.imports.readers.calamine.MAX_PARSE_BYTES", 1024)
+
+    error = refusal(write_ods(tmp_path / "c.ods", ROWS))
+
+    assert (error.code, "too big to be read in one piece (about" in error.message) == (FileErrorCode.TOO_LARGE, True)
+
 @pytest.mark.parametrize("part", ["sheet", "sharedStrings", "workbook"])
 def test_billion_laughs_is_refused_in_any_part(tmp_path, part):
     path = make_entity_expansion_xlsx(tmp_path / "c.xlsx", part=part)

@@ -7,7 +7,9 @@ content.xml) peaks at 139 MB with Django and 300,000 rows (172 MB) at 316 MB, so
 100 MB (about 175,000 rows; 170,000 measured at 201 MB) keeps the process near
 200 MB. Big sheets arrive as .xlsx, which has its own streaming reader.
 Calamine only ever gets files that passed the checks in formats.py and a trial
-parse in a memory-capped child process (see `_trial_parse`).
+parse in a memory-capped child process (see `_trial_parse`), which also
+measures what the parse needs: a sheet whose loading would add more than
+`MAX_PARSE_BYTES` to our process is refused before we load it.
 """
 
 import datetime as dt
@@ -28,16 +30,27 @@ from users.models.choices import FileErrorCode
 logger = logging.getLogger(__name__)
 
 MAX_ODS_CONTENT_BYTES = 100 * MB
-# The trial parse's address-space cap and time limit. Measured: the child peaks at 103 MB of address space
-# for a full 65,000-row .xls and 130 MB for a 100,000-row .ods, so 512 MB leaves room for the largest .ods
-# allowed while keeping a runaway parse from pushing a 512 MB server into the OOM killer. A damaged file
-# can make calamine ask for hundreds of GB; under the cap that fails at once and the child exits.
-PROBE_ADDRESS_SPACE_BYTES = 512 * MB
-PROBE_TIMEOUT_SECONDS = 60
+# What loading a sheet may add to the process that imports it: calamine keeps the whole rectangle from A1 to
+# the last used cell, so one cell typed at IV20000 in a 10 KB .xls costs 312 MB (measured in the child, its
+# peak over its resident size before parsing). The largest .ods the content cap allows (170,000 rows, 95 MB
+# of content.xml) adds 150 MB and a full 65,535-row .xls 78 MB; past 160 MB the sheet is refused.
+MAX_PARSE_BYTES = 160 * MB
+# The trial parse's address-space cap and time limit. Measured address space at the child's peak: 113 MB for
+# a full .xls, 167 MB for the largest .ods allowed, 189 MB for a sheet needing 156 MB. 256 MB lets every
+# sheet within MAX_PARSE_BYTES be measured and keeps the child itself small on a 512 MB server; a damaged
+# file can make calamine ask for hundreds of GB, and under the cap that fails at once and the child exits.
+# The largest .ods allowed parses in 1.3 s on the 2-core dev box: 20 s leaves room for a slower server and
+# still answers the web request, where a file that makes calamine spin would otherwise hold it a minute.
+PROBE_ADDRESS_SPACE_BYTES = 256 * MB
+PROBE_TIMEOUT_SECONDS = 20
 _PROBE = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]), int(sys.argv[2])))
 from python_calamine import CalamineWorkbook, PasswordError
+def kib(key):
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith(key)).split()[1])
+before = kib("VmRSS:")
 try:
     workbook = CalamineWorkbook.from_path(sys.argv[1])
     for name in workbook.sheet_names:
@@ -47,6 +60,7 @@ except PasswordError:
     sys.exit(3)
 except Exception:
     sys.exit(4)
+print((kib("VmHWM:") - before) * 1024)
 """
 
 
@@ -163,7 +177,23 @@ def _trial_parse(detected: DetectedFile) -> None:
             result.returncode,
             result.stderr[-300:].decode("utf-8", errors="replace"),
         )
+        if b"memory allocation of" in result.stderr:
+            raise _too_big(None)  # Rust's own words when an allocation fails under the address-space cap
         raise _damaged(None)
+    needed = int(result.stdout.strip() or 0)
+    if needed > MAX_PARSE_BYTES:
+        logger.warning("Refused a %s file whose parse needs %.0f MB", detected.format, needed / MB)
+        raise _too_big(needed)
+
+
+def _too_big(needed: int | None) -> ImportRefused:
+    how_big = f"about {needed / MB:,.0f} MB" if needed else "more than the server could give it"
+    return ImportRefused(
+        FileErrorCode.TOO_LARGE,
+        f"This spreadsheet is too big to be read in one piece ({how_big}; at most {MAX_PARSE_BYTES // MB} MB). "
+        "A value typed far below or to the right of the customers makes a sheet this big: delete those rows and "
+        "columns, or save the file as an Excel Workbook (.xlsx), which is read as a stream, and upload that.",
+    )
 
 
 def _check_ods(detected: DetectedFile) -> None:
