@@ -479,6 +479,35 @@ def test_a_sheet_whose_parse_needs_more_than_the_budget_is_refused_saying_how_mu
 
     assert (error.code, "too big to be read in one piece (about" in error.message) == (FileErrorCode.TOO_LARGE, True)
 
+
+@pytest.mark.parametrize("cut", ["the table never closed", "cut after a row"])
+def test_an_ods_whose_xml_ends_inside_a_table_is_damaged_at_once(tmp_path, cut):
+    """calamine 0.9.1 loops for ever on these (found by the fuzz test); the trial parse checks the XML first."""
+    original = write_ods(tmp_path / "o.ods", ROWS)
+    with zipfile.ZipFile(original) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    content = parts["content.xml"]
+    if cut == "the table never closed":
+        parts["content.xml"] = content.replace(b"</table:table>", b"")
+    else:
+        parts["content.xml"] = content[: content.index(b"</table:table-row>") + len(b"</table:table-row>")]
+    path = tmp_path / "c.ods"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data, zipfile.ZIP_STORED if name == "mimetype" else zipfile.ZIP_DEFLATED)
+
+    assert timed_refusal(path).code == FileErrorCode.DAMAGED
+
+
+def test_a_trial_parse_past_its_time_limit_is_refused_with_a_sentence(tmp_path, monkeypatch):
+    """The limit grows with what is parsed (4 s and 0.15 s a MB); here it is made too short for any file."""
+    monkeypatch.setattr("users.imports.readers.calamine.PROBE_BASE_SECONDS", 0.001)
+    monkeypatch.setattr("users.imports.readers.calamine.PROBE_SECONDS_PER_MB", 0.0)
+
+    error = refusal(write_xls(tmp_path / "c.xls", ROWS))
+
+    assert (error.code, "reasonable time" in error.message) == (FileErrorCode.DAMAGED, True), error.message
+
 @pytest.mark.parametrize("part", ["sheet", "sharedStrings", "workbook"])
 def test_billion_laughs_is_refused_in_any_part(tmp_path, part):
     path = make_entity_expansion_xlsx(tmp_path / "c.xlsx", part=part)

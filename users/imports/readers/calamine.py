@@ -35,23 +35,43 @@ MAX_ODS_CONTENT_BYTES = 100 * MB
 # peak over its resident size before parsing). The largest .ods the content cap allows (170,000 rows, 95 MB
 # of content.xml) adds 150 MB and a full 65,535-row .xls 78 MB; past 160 MB the sheet is refused.
 MAX_PARSE_BYTES = 160 * MB
-# The trial parse's address-space cap and time limit. Measured address space at the child's peak: 113 MB for
-# a full .xls, 167 MB for the largest .ods allowed, 189 MB for a sheet needing 156 MB. 256 MB lets every
-# sheet within MAX_PARSE_BYTES be measured and keeps the child itself small on a 512 MB server; a damaged
-# file can make calamine ask for hundreds of GB, and under the cap that fails at once and the child exits.
-# The largest .ods allowed parses in 1.3 s on the 2-core dev box: 20 s leaves room for a slower server and
-# still answers the web request, where a file that makes calamine spin would otherwise hold it a minute.
+# The trial parse's address-space cap. Measured address space at the child's peak: 113 MB for a full .xls,
+# 167 MB for the largest .ods allowed, 189 MB for a sheet needing 156 MB. 256 MB lets every sheet within
+# MAX_PARSE_BYTES be measured and keeps the child itself small on a 512 MB server; a damaged file can make
+# calamine ask for hundreds of GB, and under the cap that fails at once and the child exits.
 PROBE_ADDRESS_SPACE_BYTES = 256 * MB
-PROBE_TIMEOUT_SECONDS = 20
+# The trial parse's time limit grows with what it has to parse (the .xls file, or the .ods content.xml
+# inflated), so a 2 KB file that makes calamine spin holds a web request for 4 s, not a minute. Measured on
+# the 2-core dev box: the largest .ods allowed (95 MB of content.xml) checks and parses in 2 s, allowed 18 s;
+# a full 11 MB .xls in 0.25 s, allowed 5.7 s.
+PROBE_BASE_SECONDS = 4.0
+PROBE_SECONDS_PER_MB = 0.15
+# calamine 0.9.1 loops for ever on an .ods whose XML ends inside a table (found by the fuzz test), so the
+# child first streams every XML part through expat, without handlers (0.64 s for 95 MB), refusing a DOCTYPE:
+# well-formed XML can't end inside a table.
 _PROBE = """
-import resource, sys
+import resource, sys, zipfile, xml.parsers.expat
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[2]), int(sys.argv[2])))
 from python_calamine import CalamineWorkbook, PasswordError
 def kib(key):
     with open("/proc/self/status") as status:
         return int(next(line for line in status if line.startswith(key)).split()[1])
+def refuse(*args):
+    raise ValueError("a DOCTYPE")
+def check_xml(path):
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if name.endswith(".xml"):
+                parser = xml.parsers.expat.ParserCreate()
+                parser.StartDoctypeDeclHandler = refuse
+                with archive.open(name) as part:
+                    while chunk := part.read(1 << 20):
+                        parser.Parse(chunk, False)
+                parser.Parse(b"", True)
 before = kib("VmRSS:")
 try:
+    if sys.argv[3] == "ods":
+        check_xml(sys.argv[1])
     workbook = CalamineWorkbook.from_path(sys.argv[1])
     for name in workbook.sheet_names:
         for _ in workbook.get_sheet_by_name(name).iter_rows():
@@ -72,9 +92,10 @@ class CalamineWorkbook:
         from python_calamine import CalamineWorkbook as Workbook
 
         self.format: SpreadsheetFormat = detected.format
+        parsed_bytes = detected.size
         if detected.format == SpreadsheetFormat.ODS:
-            _check_ods(detected)
-        _trial_parse(detected)
+            parsed_bytes = _check_ods(detected)
+        _trial_parse(detected, seconds=PROBE_BASE_SECONDS + PROBE_SECONDS_PER_MB * parsed_bytes / MB)
         self._errors = (CalamineError,)
         try:
             self._workbook = Workbook.from_path(str(detected.path))
@@ -145,19 +166,19 @@ def _value(cell: Any) -> Any:
     return cell
 
 
-def _trial_parse(detected: DetectedFile) -> None:
-    """Parse the whole file once in a child process with capped memory before calamine runs in ours.
+def _trial_parse(detected: DetectedFile, *, seconds: float) -> None:
+    """Parse the whole file once in a child process with capped memory and time before calamine runs in ours.
 
     Calamine is Rust: on some damaged files it panics or tries to allocate
     hundreds of GB, and either aborts the whole process, which would take the
-    worker (or the web process) down with it. Parsing is deterministic, so a
-    file the child read cleanly is safe to read here.
+    worker (or the web process) down with it; on others it never ends. Parsing
+    is deterministic, so a file the child read cleanly is safe to read here.
     """
     try:
         result = subprocess.run(  # noqa: S603 - our own interpreter and script, the path as one argument
-            [sys.executable, "-c", _PROBE, str(detected.path), str(PROBE_ADDRESS_SPACE_BYTES)],
+            [sys.executable, "-c", _PROBE, str(detected.path), str(PROBE_ADDRESS_SPACE_BYTES), str(detected.format)],
             capture_output=True,
-            timeout=PROBE_TIMEOUT_SECONDS,
+            timeout=seconds,
             check=False,
         )
     except subprocess.TimeoutExpired:
@@ -196,8 +217,11 @@ def _too_big(needed: int | None) -> ImportRefused:
     )
 
 
-def _check_ods(detected: DetectedFile) -> None:
-    """Refuse a DOCTYPE in content.xml, and content too big to load whole, before calamine parses it."""
+def _check_ods(detected: DetectedFile) -> int:
+    """Refuse a DOCTYPE in content.xml, and content too big to load whole, before calamine parses it.
+
+    Returns content.xml's inflated size, which the trial parse's time limit grows with.
+    """
     with zipfile.ZipFile(detected.path) as archive:
         try:
             info = archive.getinfo("content.xml")
@@ -214,6 +238,7 @@ def _check_ods(detected: DetectedFile) -> None:
                 _, _, chunks = xml_chunks(archive, part)
                 next(chunks, None)
                 chunks.close()
+        return info.file_size
 
 
 def _damaged(exc: Exception | None) -> ImportRefused:
