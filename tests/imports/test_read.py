@@ -742,6 +742,33 @@ def test_csv_fields_past_excels_last_column_are_not_read(tmp_path):
 
     assert widths == [16_384, 16_384]
 
+# --- the fast and the slow path agree -------------------------------------------------------------------------------
+
+
+def cell_sheet(tmp_path: Path, cell: str, *, strings: tuple[str, ...] = ("Kwame",)) -> Path:
+    """Customer 1 with its first name (B2) replaced by `cell`, and a shared-strings table holding `strings`."""
+    row = customer_row(2).replace('<c r="B2" t="inlineStr"><is><t>Kwame</t></is></c>', cell)
+    table = "".join(f"<si><t>{text}</t></si>" for text in strings)
+    return xlsx_with(
+        tmp_path, HEADER_ROW + row, **{"xl/sharedStrings.xml": f'<sst xmlns="{NS}">{table}</sst>'}
+    )
+
+
+@pytest.mark.parametrize("path_kind", PATHS)
+@pytest.mark.parametrize("index", ["1", "-1", "99999999999", "one"])
+def test_a_shared_string_index_outside_the_table_is_damaged_on_both_paths(tmp_path, path_kind, index):
+    path = cell_sheet(tmp_path, f'<c r="B2" t="s"{PATHS[path_kind]}><v>{index}</v></c>')
+
+    assert refusal(path).code == FileErrorCode.DAMAGED
+
+
+@pytest.mark.parametrize("path_kind", PATHS)
+def test_a_shared_string_index_inside_the_table_is_its_text_on_both_paths(tmp_path, path_kind):
+    _, rows = read(cell_sheet(tmp_path, f'<c r="B2" t="s"{PATHS[path_kind]}><v>0</v></c>'))
+
+    assert rows[0].cells[1] == "Kwame"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["xlsx", "xlsx-inline-strings", "xls", "ods", "csv"])
 def test_randomly_damaged_files_are_read_or_refused_never_crash(tmp_path, kind):

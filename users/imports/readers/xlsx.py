@@ -581,16 +581,19 @@ class _SheetReader:
         return column_index(match.group(1).upper())
 
     def _slow_value(self, kind: str, style: str | None, text: str | None, runs: list[str]) -> Any:
+        """The value the fast path gives for the same cell: keep the two in step (tests/imports/test_read.py)."""
         if kind == "inlineStr":
             return undo_ooxml_escapes("".join(runs))
-        if text is None:
+        if not text:
             return None
         if kind == "s":
             try:
                 position = int(text)
             except ValueError:
-                return None
-            return self.strings.text(position) if 0 <= position < len(self.strings) else None
+                raise damaged_xml(self.part) from None
+            if not 0 <= position < len(self.strings):
+                raise damaged_xml(self.part)  # a cell pointing outside the shared-strings table, as on the fast path
+            return self.strings.text(position)
         if kind == "n":
             return self._number(text.strip().encode(), style.encode() if style else None, self.date_styles)
         if kind == "b":
@@ -599,7 +602,7 @@ class _SheetReader:
             try:
                 return dt.datetime.fromisoformat(text.strip())
             except ValueError:
-                return text
+                return undo_ooxml_escapes(text)
         return undo_ooxml_escapes(text)
 
 
