@@ -267,17 +267,8 @@ def test_formula_cells_give_their_cached_values_and_are_never_evaluated(tmp_path
     assert Customer.objects.get(shipping_mark="PM1 KWAME").phone == "+233241234567"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Unclear message: an xlsx formula saved without its cached value (as generators such as openpyxl save "
-        "them) reads as an empty cell, so the row fails with 'The first name is empty.' although Excel shows a "
-        "value there. The normaliser already has the right sentence ('... holds a formula whose result was not "
-        "saved in the file. Open the file in Excel and save it again ...'), but users/imports/readers/xlsx.py "
-        "never hands it the formula: it should yield the formula text ('=A3&B3') when there is no cached value."
-    ),
-)
 def test_a_formula_saved_without_its_value_is_explained_not_called_empty(tmp_path: Path) -> None:
+    """openpyxl saves formulas without results; Excel shows a value there, so "empty" would be a wrong answer."""
     rows = [HEADER, sheet_row(1), ("PM3 KOFI", Formula("=A2&B2"), "Boateng", "", "0551234567", "Volta")]
     outcome = imported(run_import(write_xlsx(tmp_path / "c.xlsx", rows)), rows=2)
 

@@ -255,7 +255,7 @@ def test_formulas_give_their_cached_values_and_are_never_evaluated(tmp_path):
 
     assert [row.cells[:5] for row in rows] == [
         ("PM2", "Ama", "AMA", None, 241234567),
-        ("PM3", "Kofi", "Boateng", None, "0241234567"),
+        ("PM3", "Kofi", "Boateng", "=NOW()", "0241234567"),  # saved without a result: its text, for the validator
     ]
 
 
@@ -767,6 +767,26 @@ def test_a_shared_string_index_inside_the_table_is_its_text_on_both_paths(tmp_pa
     _, rows = read(cell_sheet(tmp_path, f'<c r="B2" t="s"{PATHS[path_kind]}><v>0</v></c>'))
 
     assert rows[0].cells[1] == "Kwame"
+
+
+@pytest.mark.parametrize("path_kind", PATHS)
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ('<c r="B2"{extra}><f>A2&amp;"x"</f></c>', '=A2&"x"'),  # no <v> at all
+        ('<c r="B2"{extra}><f>PROPER(A2)</f><v /></c>', "=PROPER(A2)"),  # openpyxl's way
+        ('<c r="B2" t="e"{extra}><f>VLOOKUP(A2,C:D,2)</f><v></v></c>', "=VLOOKUP(A2,C:D,2)"),
+        ('<c r="B2"{extra}><f t="shared" si="0"/></c>', "=…"),  # shares another cell's formula
+        ('<c r="B2"{extra}><f>PROPER("kwame")</f><v>Kwame</v></c>', "Kwame"),  # cached: the value, as always
+        ('<c r="B2" t="str"{extra}><f>IF(A2="","",A2)</f><v></v></c>', None),  # a cached empty string
+    ],
+    ids=["no value", "empty value", "typed, empty value", "shared", "cached", "cached empty string"],
+)
+def test_a_formula_without_a_saved_result_is_read_as_its_formula_on_both_paths(tmp_path, path_kind, cell, expected):
+    """The validator then says the formula's result was not saved (see tests/hostile/test_files.py)."""
+    _, rows = read(cell_sheet(tmp_path, cell.format(extra=PATHS[path_kind])))
+
+    assert rows[0].cells[1] == expected
 
 
 @pytest.mark.slow

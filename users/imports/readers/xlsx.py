@@ -341,14 +341,15 @@ class _SheetReader:
         self.root_tag = root_tag
         p = {b"p": prefix}
         # One cell as mainstream writers emit it: r (with the row number), s and t in either order, then the
-        # rarely used cm/vm/ph; content: an optional formula (never evaluated), the cached value, or an inline
-        # string. Whatever this doesn't cover goes to the defusedxml path, row by row. The inline string may
-        # not run past the next cell tag: `.*?` alone let 55,000 unclosed <is> in a 0.3 MB file scan the
-        # whole row once per cell (over a minute). The atomic group keeps the text runs as fast as `.*?`.
+        # rarely used cm/vm/ph; content: an optional formula (never evaluated; its text is kept for a cell
+        # saved without a result), the cached value, or an inline string. Whatever this doesn't cover goes to
+        # the defusedxml path, row by row. The inline string may not run past the next cell tag: `.*?` alone
+        # let 55,000 unclosed <is> in a 0.3 MB file scan the whole row once per cell (over a minute). The
+        # atomic group keeps the text runs as fast as `.*?`.
         cell_pattern = re.compile(
             rb"<%(p)sc r=\"([A-Z]{1,3})(\d+)\"(?: s=\"(\d+)\")?(?: t=\"(\w+)\")?(?: s=\"(\d+)\")?"
             rb"(?: (?:cm|vm|ph)=\"[^\"]*\")*\s*"
-            rb"(?:/>|>(?:<%(p)sf\b[^>]*/>|<%(p)sf\b[^>]*>[^<]*</%(p)sf>)?(?:<%(p)sv>([^<]*)</%(p)sv>|<%(p)sv/>)?"
+            rb"(?:/>|>(<%(p)sf\b[^>]*/>|<%(p)sf\b[^>]*>([^<]*)</%(p)sf>)?(?:<%(p)sv>([^<]*)</%(p)sv>|<%(p)sv\s*/>)?"
             rb"(?:<%(p)sis>((?>[^<]+|<(?!/?%(p)sc[\s>/]))*?)</%(p)sis>)?</%(p)sc>)" % p,
             re.S,
         )
@@ -402,11 +403,12 @@ class _SheetReader:
         date_styles = self.date_styles
         number_value = self._number
         typed_value = self._typed
+        unsaved_formula = _unsaved_formula
         current = b""
         number = last = self.last_row
         values: list[Any] = []
         found = False
-        for letters, row, style, kind, style_after, raw, inline in cells:
+        for letters, row, style, kind, style_after, formula, formula_text, raw, inline in cells:
             if row != current:
                 if found:
                     yield SourceRow(number, tuple(values))
@@ -435,13 +437,18 @@ class _SheetReader:
                 if not value or value.isspace():
                     continue
             elif not kind or kind == b"n":
-                if not raw:
+                if raw:
+                    value = number_value(raw, style or style_after, date_styles)
+                elif formula:
+                    value = unsaved_formula(formula_text)
+                else:
                     continue
-                value = number_value(raw, style or style_after, date_styles)
             else:
                 value = typed_value(kind, raw, inline)
                 if value is None or (isinstance(value, str) and (not value or value.isspace())):
-                    continue
+                    if not formula or raw or kind == b"str":  # t="str" and empty: the formula gave ""
+                        continue
+                    value = unsaved_formula(formula_text)
             if width is None and index >= len(values):
                 values.extend([None] * (index + 1 - len(values)))
             values[index] = value
@@ -540,20 +547,21 @@ class _SheetReader:
         # The local names of the open elements: worksheet, row, c, and inside a cell v, f, is, r, t ...
         path: list[str] = []
         text: str | None = None
+        formula: str | None = None
         runs: list[str] = []
         try:
             for event, element in bounded_iterparse(io.BytesIO(document), part=self.part):
                 if event == "start":
                     path.append(_local(element.tag))
                     if len(path) == 3:
-                        text, runs = None, []
+                        text, formula, runs = None, None, []
                     continue
                 local = path.pop()
                 if len(path) == 2 and local == "c":
                     column = self._column(element.get("r"), column)
                     if column >= limit:
                         continue
-                    value = self._slow_value(element.get("t", "n"), element.get("s"), text, runs)
+                    value = self._slow_value(element.get("t", "n"), element.get("s"), text, runs, formula)
                     if value is None or (isinstance(value, str) and (not value or value.isspace())):
                         continue
                     found = True
@@ -562,6 +570,8 @@ class _SheetReader:
                     values[column] = value
                 elif len(path) == 3 and local == "v":
                     text = element.text or ""
+                elif len(path) == 3 and local == "f":
+                    formula = element.text or ""
                 elif local == "t" and len(path) in (4, 5) and path[3] == "is" and path[4:] in ([], ["r"]):
                     runs.append(element.text or "")  # a run of an inline string; phonetic runs (rPh) left out
         except DefusedXmlException as exc:
@@ -580,11 +590,15 @@ class _SheetReader:
             raise damaged_xml(self.part)
         return column_index(match.group(1).upper())
 
-    def _slow_value(self, kind: str, style: str | None, text: str | None, runs: list[str]) -> Any:
+    def _slow_value(
+        self, kind: str, style: str | None, text: str | None, runs: list[str], formula: str | None
+    ) -> Any:
         """The value the fast path gives for the same cell: keep the two in step (tests/imports/test_read.py)."""
         if kind == "inlineStr":
             return undo_ooxml_escapes("".join(runs))
         if not text:
+            if formula is not None and kind != "str":  # t="str" and empty: the formula gave ""
+                return _unsaved_formula(formula)
             return None
         if kind == "s":
             try:
@@ -604,6 +618,21 @@ class _SheetReader:
             except ValueError:
                 return undo_ooxml_escapes(text)
         return undo_ooxml_escapes(text)
+
+
+def _unsaved_formula(text: bytes | str) -> str:
+    """A formula saved without its result, as Excel's formula bar shows it: "=A2&B2".
+
+    Generators such as openpyxl write formulas without computing them, and
+    Excel computes them on opening, so the admin sees a value where the file
+    holds none. An empty cell would fail the row as "empty"; the formula's text
+    makes the validator say what happened, for that row only: its result was
+    not saved, open the file in Excel and save it again. A formula whose saved
+    result is an empty string (t="str") is an empty cell, not this. A cell
+    sharing another cell's formula has no text of its own: "=…".
+    """
+    formula = decode_text(text) if isinstance(text, bytes) else undo_ooxml_escapes(text)
+    return "=" + (formula.strip() or "…")
 
 
 def _int(text: str | None) -> int:
