@@ -94,7 +94,7 @@ chromium: ## make sure Debian's chromium is installed for the browser tests (ins
 		echo "       (to run the rest without it: .venv/bin/pytest -m 'not browser')" >&2; \
 		exit 1; }
 
-screenshots: install-dev chromium ## retake the import page's screenshots into docs/img (README, #5)
+screenshots: install-dev chromium ## retake the import page's screenshots into docs/img (README)
 	SCREENSHOT_DIR=docs/img TEST_DB_SUFFIX=_screenshots env -u DATABASE_URL $(VENV)/bin/pytest tests/web -m browser -q
 
 bench: install-dev $(VENV)/.installed-bench postgres ## benchmark the import pipeline (docs/performance.md)

@@ -1,4 +1,4 @@
-"""gunicorn settings for Render's 512 MB free tier (#7 item 1; docs/deploy.md explains each knob).
+"""gunicorn settings for Render's 512 MB free tier (docs/deploy.md explains each knob).
 
 One sync worker by default: imports run in the task worker, so web requests are
 short. Override with GUNICORN_WORKERS or WEB_CONCURRENCY on bigger plans. The
@@ -36,7 +36,7 @@ bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT') or '
 workers = env_int("GUNICORN_WORKERS", 0) or env_int("WEB_CONCURRENCY", 1)
 worker_class = "sync"
 # Imports run in the task worker; 600 s only covers a slow validate-only upload
-# preview of a 50 MB sheet on a shared CPU (#7 item 1).
+# preview of a 50 MB sheet on a shared CPU.
 timeout = env_int("GUNICORN_TIMEOUT", 600)
 graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 60)
 keepalive = 5

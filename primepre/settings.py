@@ -75,7 +75,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so CORS headers reach every response, errors included (#5 item 10).
+    # First, so CORS headers reach every response, errors included.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -194,7 +194,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 5)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 1 * MB)
 
-# Import engine (#3).
+# Import engine.
 BULK_CREATE_BATCH_SIZE = env_int("BULK_CREATE_BATCH_SIZE", 25)
 IMPORT_TRANSACTION_ROWS = env_int("IMPORT_TRANSACTION_ROWS", 2000)
 IMPORT_DEFAULT_PHONE_REGION = env_str("IMPORT_DEFAULT_PHONE_REGION", "GH")
@@ -228,7 +228,7 @@ TASKS = {
     }
 }
 
-# Twilio failsafe (#2 item 4): SMS is simply off until all three are set.
+# Twilio failsafe: SMS is simply off until all three are set.
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 TWILIO_PHONE_NUMBER = env_str("TWILIO_PHONE_NUMBER")
@@ -266,7 +266,7 @@ TWILIO_TIMEOUT = env_float("TWILIO_TIMEOUT", 10.0)
 # import waiting for the single worker is not stuck behind thousands of texts.
 SMS_TASK_MAX_SECONDS = env_float("SMS_TASK_MAX_SECONDS", 60.0)
 # A text still `sending` after this long was in flight when its worker died: it
-# is marked failed, never sent again (at most once beats a double text, #6).
+# is marked failed, never sent again (at most once beats a double text).
 SMS_SENDING_STALE_SECONDS = env_int("SMS_SENDING_STALE_SECONDS", 300)
 
 REST_FRAMEWORK = {

@@ -1,7 +1,7 @@
 """Run the web server and the task worker as one service, for Render's free tier.
 
 Render's free plan has no background workers, so one start command must run
-gunicorn and `run_worker` side by side (#7 item 2). This process stays tiny (it
+gunicorn and `run_worker` side by side. This process stays tiny (it
 never imports Django), restarts a child that dies, with backoff, and on SIGTERM
 or SIGINT stops both cleanly:
 

@@ -1,4 +1,4 @@
-"""The Excel upload dialog's endpoints: preview, bulk-create, bulk-create-async, status and template (#4 items 2–6)."""
+"""The Excel upload dialog's endpoints: preview, bulk-create, bulk-create-async, status and template."""
 
 from datetime import timedelta
 from io import BytesIO

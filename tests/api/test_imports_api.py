@@ -1,4 +1,4 @@
-"""The job API (#4 section B): upload, follow, commit, cancel, errors — who may, what they see, what it costs."""
+"""The job API: upload, follow, commit, cancel, errors — who may, what they see, what it costs."""
 
 import csv
 import io
@@ -132,7 +132,7 @@ def add_row_errors(job: ImportJob, count: int, *, start_row: int = 2) -> None:
     )
 
 
-# --- who may do what (#4 item 9) ---
+# --- who may do what ---
 
 
 @pytest.mark.parametrize(
@@ -294,7 +294,7 @@ def test_job_detail_lists_only_the_first_20_errors_in_row_order(
 def test_job_detail_costs_one_query_for_the_job_and_one_for_its_first_errors(
     admin_user: User, make_job: Callable[..., ImportJob]
 ) -> None:
-    """The page polls this every second, with 20 admins at once (#4 item 8): it must stay cheap."""
+    """The page polls this every second, with 20 admins at once: it must stay cheap."""
     job = make_job(admin_user, status=ImportStatus.RUNNING)
     add_row_errors(job, 25)
     client = client_for(admin_user)
@@ -531,7 +531,7 @@ def test_dry_run_validates_in_the_worker_then_commit_writes_the_customers(admin_
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_downloaded_error_report_uploads_again_once_fixed(admin_user: User) -> None:
-    """The admin's loop (#5): download the rejected rows, fix them in Excel, upload that same file."""
+    """The admin's loop: download the rejected rows, fix them in Excel, upload that same file."""
     client = client_for(admin_user)
     rows = [*customer_rows(2), ("PM77777", "Esi", "Owusu", "esi@example.com", "12", "Volta")]
     job_id = client.post(LIST_URL, {"file": upload(rows)}, format="multipart").json()["id"]

@@ -1,4 +1,4 @@
-"""docs/operations.md and docs/deploy.md stay in step with the code (#7 item 7).
+"""docs/operations.md and docs/deploy.md stay in step with the code.
 
 Ops grep the log for tags and set variables from the docs; a tag or a variable
 the docs don't mention is one nobody on call can act on.

@@ -1,4 +1,4 @@
-"""users/monitoring (#7 item 4): the [MEMORY] monitor, process discovery, and `manage.py check_memory`."""
+"""users/monitoring: the [MEMORY] monitor, process discovery, and `manage.py check_memory`."""
 
 import json
 import logging

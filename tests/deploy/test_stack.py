@@ -1,4 +1,4 @@
-"""The real one-service stack (#7 items 2 and 4): supervisor -> gunicorn master -> web worker, and run_worker.
+"""The real one-service stack: supervisor -> gunicorn master -> web worker, and run_worker.
 
 Started exactly as Render starts it (`python -m primepre.supervisor`), on a free
 127.0.0.1 port with a throwaway SQLite database. The idle measurements are
@@ -22,7 +22,7 @@ from users.monitoring.processes import ProcessRole, StackMemory, stack_memory_ge
 
 pytestmark = pytest.mark.slow
 
-# The issue's budget (#7 item 4): 80 MB for an idle web worker, 200 MB for the whole
+# The memory budget (docs/deploy.md): 80 MB for an idle web worker, 200 MB for the whole
 # stack. The web worker is forked from a master that preloads Django and every view
 # (gunicorn_config.py), so most of its pages are the master's: RSS counts them in
 # both, PSS once. The stack's budget is checked on PSS, what the box really uses;

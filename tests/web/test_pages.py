@@ -190,7 +190,7 @@ def test_imported_customers_page_lists_the_jobs_customers(admin_user: User) -> N
 
 
 def test_pages_load_nothing_from_other_hosts(admin_user: User) -> None:
-    """Self-contained for a closed network (#5 item 7): no CDN, no web fonts, no remote scripts."""
+    """Self-contained for a closed network: no CDN, no web fonts, no remote scripts."""
     sources = [path.read_text() for path in [*TEMPLATES.rglob("*.html"), *STATIC.rglob("*.*")]]
     html = signed_in(admin_user).get("/imports/").content.decode()
 

@@ -1,4 +1,4 @@
-"""The frontend's Excel upload dialog: preview a file, create its customers, poll a background run (#4 items 2–6).
+"""The frontend's Excel upload dialog: preview a file, create its customers, poll a background run.
 
 The dialog's flow: upload the file and show what it holds (`ExcelUploadApi`),
 then post the `unique_candidates` back to create them, either while it waits
@@ -61,7 +61,7 @@ from users.models import Customer, DuplicatePolicy, ImportJob, ImportStatus
 from users.sms.selectors import sms_counts_for_import
 
 RAW_LABELS: dict[Field, str] = dict(TEMPLATE_COLUMNS)
-# The status endpoint lists at most this many rejected rows (#4 item 5); the job API pages through all of them.
+# The status endpoint lists at most this many rejected rows; the job API pages through all of them.
 STATUS_MAX_ERRORS = 100
 # A row number is stored in a PositiveIntegerField: PostgreSQL's integer holds up to 2**31 - 1.
 ROW_MAX = 2**31 - 1

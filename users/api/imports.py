@@ -1,6 +1,6 @@
 """The job API: import a spreadsheet of any size in the background, follow it, commit, cancel, fetch its errors.
 
-Issue #4 section B. Each view parses its input, calls one service or selector
+Each view parses its input, calls one service or selector
 and serialises the answer; the engine in users/imports/ does the work. A job
 another user owns answers 404, not 403, so job ids don't leak;
 one you may see but don't own can be followed, not committed or cancelled (403,
@@ -41,8 +41,8 @@ from users.sms.selectors import SmsCounts, sms_counts_for_import
 
 logger = logging.getLogger(__name__)
 
-# The detail view is polled every second by the page (#5); 20 rows are enough to show
-# what is wrong, and the full list is one click away at errors/ (#4 item 8).
+# The detail view is polled every second by the page; 20 rows are enough to show
+# what is wrong, and the full list is one click away at errors/.
 FIRST_ERRORS_LIMIT = 20
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
@@ -111,7 +111,7 @@ def _sms_counts(*, job: ImportJob) -> SmsCounts | None:
 
 @extend_schema_serializer(component_name="ImportJobSmsCounts")
 class SmsCountsSerializer(serializers.Serializer):
-    """How the job's welcome texts stand (#6)."""
+    """How the job's welcome texts stand."""
 
     sent = serializers.IntegerField()
     failed = serializers.IntegerField()

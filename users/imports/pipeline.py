@@ -95,7 +95,7 @@ def validated_chunks(sheet: Sheet, *, chunk_rows: int, row_limit: int | None = N
         for row in sheet.data_rows():
             outcome = validator.validate(row)
             if outcome is None:
-                continue  # an empty row: skipped and not counted (#3 item 5)
+                continue  # an empty row: skipped and not counted
             total += 1
             if row_limit is not None and total > row_limit:
                 raise ImportRefused(

@@ -3,8 +3,8 @@
 `db_worker` leaves a task RUNNING forever if its process is killed; imports
 survive that because this worker also sweeps, at start-up and then every few
 seconds on a background thread, for imports whose heartbeat has gone stale and
-queues them again (#3 item 14); welcome texts whose sending run died are
-queued again the same way (#6). The same thread deletes stored uploads past
+queues them again; welcome texts whose sending run died are
+queued again the same way. The same thread deletes stored uploads past
 their retention period, and refresh tokens past their expiry, once an hour. Everything else is db_worker's own loop.
 """
 
@@ -59,7 +59,7 @@ class Command(db_worker.Command):
     def handle(self, *args: Any, sweep_interval: float, **options: Any) -> None:
         if settings.TASK_WORKER_NICE:
             # Web and worker share two small CPUs on Render: status polls must not
-            # wait behind a million-row import (p95 ≤ 150 ms, #7 item 6).
+            # wait behind a million-row import (p95 ≤ 150 ms).
             os.nice(settings.TASK_WORKER_NICE)
         requeue_stale_imports(stale_after_seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
         close_old_connections()

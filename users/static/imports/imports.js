@@ -1,5 +1,5 @@
 /*
- * The import page's behaviour (#5): pick a file, validate it as a dry-run job, show the preview,
+ * The import page's behaviour: pick a file, validate it as a dry-run job, show the preview,
  * commit, follow the progress, cancel, show the summary. Every step is a call to the job API
  * with the session cookie and the CSRF token; the page keeps no state the server doesn't have,
  * so reloading or coming back later shows the same job.
@@ -477,7 +477,7 @@
           delay = config.pollMs;
           render(job);
           if (ACTIVE.indexOf(job.status) !== -1) return sleep(delay).then(tick);
-          // Welcome texts go out after the import ends (#6): keep the counts fresh until they have.
+          // Welcome texts go out after the import ends: keep the counts fresh until they have.
           if (job.send_sms && job.sms && num(job.sms.pending) > 0) return sleep(delay * 2).then(tick);
           return null;
         },
