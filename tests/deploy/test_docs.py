@@ -65,3 +65,22 @@ def test_every_production_dependency_says_why_in_architecture_md_and_no_other() 
     assert "docs/architecture.md#dependencies" in REQUIREMENTS.read_text(), "requirements.txt points readers there"
     assert sorted(pinned - explained) == [], "say why in docs/architecture.md's Dependencies table"
     assert sorted(explained - pinned) == [], "the table names a package requirements.txt no longer pins"
+
+
+# Pointers into a tracker whose numbers change (an issue's number, an item of it, an owner's label); say the reason.
+TRACKER_REFERENCE = re.compile(r"#\d+ items?\b|\(#\d+\)|\b(?i:issue) #?\d+|[(#] ?owner: [a-z-]+")
+TEXT_SUFFIXES = {".py", ".md", ".html", ".js", ".css", ".yaml", ".toml", ".txt"}
+
+
+def test_no_code_comment_url_or_doc_points_at_a_numbered_issue() -> None:
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    found = [
+        f"{name}:{number}: {line.strip()[:100]}"
+        for name in tracked
+        if (ROOT / name).suffix in TEXT_SUFFIXES or name == "Makefile"
+        for number, line in enumerate((ROOT / name).read_text(errors="replace").splitlines(), start=1)
+        if TRACKER_REFERENCE.search(line) and name != "tests/deploy/test_docs.py"
+    ]
+    assert found == [], "say the reason in words instead:\n" + "\n".join(found)
