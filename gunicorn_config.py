@@ -1,4 +1,4 @@
-"""gunicorn settings for Render's 512 MB free tier (#7 item 1; docs/deploy.md explains each knob).
+"""gunicorn settings for Render's 512 MB free tier (docs/deploy.md explains each knob).
 
 One sync worker by default: imports run in the task worker, so web requests are
 short. Override with GUNICORN_WORKERS or WEB_CONCURRENCY on bigger plans. The
@@ -23,6 +23,7 @@ if PROJECT_DIR not in sys.path:
     sys.path.insert(0, PROJECT_DIR)
 
 from primepre.env import env_int  # noqa: E402 - needs PROJECT_DIR on sys.path
+from primepre.logging import TEXT_FORMAT, log_format, log_level  # noqa: E402 - needs PROJECT_DIR on sys.path
 from users.logtags import LogTag  # noqa: E402 - needs PROJECT_DIR on sys.path
 
 logger = logging.getLogger("gunicorn.error")
@@ -35,7 +36,7 @@ bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT') or '
 workers = env_int("GUNICORN_WORKERS", 0) or env_int("WEB_CONCURRENCY", 1)
 worker_class = "sync"
 # Imports run in the task worker; 600 s only covers a slow validate-only upload
-# preview of a 50 MB sheet on a shared CPU (#7 item 1).
+# preview of a 50 MB sheet on a shared CPU.
 timeout = env_int("GUNICORN_TIMEOUT", 600)
 graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 60)
 keepalive = 5
@@ -59,8 +60,8 @@ control_socket_disable = True
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - gunicorn's documented advice
 proc_name = "primepre"
 
-LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
+LOG_LEVEL = log_level()
+LOG_FORMAT = log_format()
 loglevel = LOG_LEVEL.lower()
 accesslog = "-"
 errorlog = "-"
@@ -75,13 +76,13 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"format": TEXT_FORMAT},
         "json": {"()": "primepre.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "formatter": LOG_FORMAT,
             "stream": "ext://sys.stderr",
         },
     },

@@ -1,4 +1,4 @@
-"""Load test (#7 item 6): clients poll a job and list customers while a big import runs and more uploads arrive.
+"""Load test: clients poll a job and list customers while a big import runs and more uploads arrive.
 
 The service runs exactly as on Render (`python -m primepre.supervisor`: gunicorn
 with one sync worker, and one task worker) on a free 127.0.0.1 port, against a
@@ -18,7 +18,7 @@ What happens:
 
 Reported: success rate, latency percentiles per request kind, the import's
 duration and rate, peak RSS per process and for the whole stack (sampled every
-0.5 s), and whether any web worker timed out. The issue's targets: >= 99.9 %
+0.5 s), and whether any web worker timed out. The targets: >= 99.9 %
 success, p95 status latency <= 150 ms, no worker timeout.
 
     python bench/load_test.py                              # 100,000 rows, SQLite
@@ -331,7 +331,7 @@ def summarise(
 
 
 def verdict(summary: dict) -> list[str]:
-    """The issue's targets this run missed (empty when it met them all)."""
+    """The targets this run missed (empty when it met them all)."""
     missed = []
     if summary["success_percent"] < TARGET_SUCCESS:
         missed.append(f"success {summary['success_percent']} % < {TARGET_SUCCESS} %")

@@ -34,8 +34,8 @@ CHART = ROOT / "docs" / "img" / "performance.png"
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 PG_BENCH_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/primepre_bench")
 DEFAULT_SIZES = (7_000, 100_000, 1_048_575)
-TARGETS = {7_000: 1.0, 100_000: 6.0, 1_048_575: 60.0}  # seconds, PostgreSQL (#3 item 18)
-MEMORY_TARGETS = {100_000: 150, 1_048_575: 300}  # MB peak RSS (#3 item 4)
+TARGETS = {7_000: 1.0, 100_000: 6.0, 1_048_575: 60.0}  # seconds, PostgreSQL
+MEMORY_TARGETS = {100_000: 150, 1_048_575: 300}  # MB peak RSS
 
 READ_ONLY = """
 import sys, time, django

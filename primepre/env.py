@@ -13,11 +13,20 @@ def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
 def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name, "").strip()
+    """true/false, yes/no, on/off or 1/0, any case; empty means the default. Anything else ("ture") is refused."""
+    value = os.environ.get(name, "").strip().lower()
     if not value:
         return default
-    return value.lower() in {"1", "true", "yes", "on"}
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise ValueError(f"{name} must be true or false (or yes/no, on/off, 1/0), got {value!r}")
 
 
 def env_int(name: str, default: int) -> int:

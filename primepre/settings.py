@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from primepre.env import env_bool, env_float, env_int, env_list, env_str
+from primepre.logging import TEXT_FORMAT, log_format, log_level
 from primepre.secret_key import development_secret_key, secret_key_problem, signing_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -74,7 +75,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so CORS headers reach every response, errors included (#5 item 10).
+    # First, so CORS headers reach every response, errors included.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -193,7 +194,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 5)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 1 * MB)
 
-# Import engine (#3).
+# Import engine.
 BULK_CREATE_BATCH_SIZE = env_int("BULK_CREATE_BATCH_SIZE", 25)
 IMPORT_TRANSACTION_ROWS = env_int("IMPORT_TRANSACTION_ROWS", 2000)
 IMPORT_DEFAULT_PHONE_REGION = env_str("IMPORT_DEFAULT_PHONE_REGION", "GH")
@@ -222,11 +223,12 @@ MEMORY_LOG_INTERVAL_SECONDS = env_float("MEMORY_LOG_INTERVAL_SECONDS", 10.0)
 TASKS = {
     "default": {
         "BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
-        "QUEUES": ["default", "imports", "sms"],
+        # One queue for imports and texts (priorities order them), so django-tasks-db's own db_worker runs both.
+        "QUEUES": ["default"],
     }
 }
 
-# Twilio failsafe (#2 item 4): SMS is simply off until all three are set.
+# Twilio failsafe: SMS is simply off until all three are set.
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 TWILIO_PHONE_NUMBER = env_str("TWILIO_PHONE_NUMBER")
@@ -264,7 +266,7 @@ TWILIO_TIMEOUT = env_float("TWILIO_TIMEOUT", 10.0)
 # import waiting for the single worker is not stuck behind thousands of texts.
 SMS_TASK_MAX_SECONDS = env_float("SMS_TASK_MAX_SECONDS", 60.0)
 # A text still `sending` after this long was in flight when its worker died: it
-# is marked failed, never sent again (at most once beats a double text, #6).
+# is marked failed, never sent again (at most once beats a double text).
 SMS_SENDING_STALE_SECONDS = env_int("SMS_SENDING_STALE_SECONDS", 300)
 
 REST_FRAMEWORK = {
@@ -409,17 +411,13 @@ if ADMIN_URL.split("/")[0] in {"api", "accounts", "imports", "health", "static",
 
 APP_VERSION = env_str("APP_VERSION", "1.0.0")
 
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
-LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
-if LOG_FORMAT not in {"text", "json"}:
-    raise ImproperlyConfigured(f"LOG_FORMAT must be 'text' or 'json', got {LOG_FORMAT!r}")
+LOG_LEVEL = log_level()
+LOG_FORMAT = log_format()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
-        },
+        "text": {"format": TEXT_FORMAT},
         "json": {"()": "primepre.logging.JsonFormatter"},
     },
     "handlers": {

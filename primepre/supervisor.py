@@ -1,7 +1,7 @@
 """Run the web server and the task worker as one service, for Render's free tier.
 
 Render's free plan has no background workers, so one start command must run
-gunicorn and `run_worker` side by side (#7 item 2). This process stays tiny (it
+gunicorn and `run_worker` side by side. This process stays tiny (it
 never imports Django), restarts a child that dies, with backoff, and on SIGTERM
 or SIGINT stops both cleanly:
 
@@ -243,14 +243,11 @@ def build_children(*, web: bool, worker: bool, task_workers: int = 1) -> list[Ch
 
 def configure_logging() -> None:
     """The same line shape as Django's logging (primepre/settings.py), without importing Django."""
-    handler = logging.StreamHandler()
-    if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json":
-        from primepre.logging import JsonFormatter
+    from primepre.logging import TEXT_FORMAT, JsonFormatter, log_format, log_level
 
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO", handlers=[handler])
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if log_format() == "json" else logging.Formatter(TEXT_FORMAT))
+    logging.basicConfig(level=log_level(), handlers=[handler])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ urlpatterns = [
     path("", include("users.web.urls")),
 ]
 
-# JSON under /api/ (with CORS headers, as CorsMiddleware wraps them), Django's pages elsewhere (#4 item 10).
+# JSON under /api/ (with CORS headers, as CorsMiddleware wraps them), Django's pages elsewhere.
 handler400 = "users.api.errors.bad_request"
 handler403 = "users.api.errors.permission_denied"
 handler404 = "users.api.errors.page_not_found"

@@ -58,6 +58,7 @@ SCRUBBED = {
     "CORS_ALLOWED_ORIGINS",
     "SMS_BACKEND",
     "LOG_FORMAT",
+    "LOG_LEVEL",
     "ALLOW_PLAIN_HTTP",
     "ADMIN_URL",
     "SECURE_HSTS_SECONDS",
@@ -313,3 +314,24 @@ def test_the_admin_moves_to_admin_url() -> None:
 def test_an_admin_url_that_would_hide_the_services_own_pages_is_refused() -> None:
     result = load_settings(DEBUG="true", ADMIN_URL="api")
     assert result.returncode != 0 and "ADMIN_URL 'api/' would hide" in result.stderr
+
+
+# --- reading the environment ---------------------------------------------------------------------------------------
+
+
+def test_a_misspelt_boolean_stops_start_up_instead_of_reading_as_false() -> None:
+    result = load_settings(DEBUG="true", CORS_ALLOW_ALL_ORIGINS="ture")
+    assert result.returncode != 0
+    assert "CORS_ALLOW_ALL_ORIGINS must be true or false" in result.stderr
+
+
+@pytest.mark.parametrize(("written", "read"), [("YES", True), ("on", True), ("1", True), ("Off", False), ("0", False)])
+def test_booleans_read_the_usual_spellings(written: str, read: bool) -> None:
+    assert settings_for(DEBUG=written, SECRET_KEY=REAL_KEY)["debug"] is read
+
+
+def test_log_level_and_format_are_checked_once_for_every_process() -> None:
+    result = load_settings(DEBUG="true", LOG_LEVEL="LOUD")
+    assert result.returncode != 0 and "LOG_LEVEL must be one of" in result.stderr
+    result = load_settings(DEBUG="true", LOG_FORMAT="xml")
+    assert result.returncode != 0 and "LOG_FORMAT must be 'text' or 'json'" in result.stderr

@@ -17,7 +17,7 @@ class UsersConfig(AppConfig):
         from users.accounts import receivers  # noqa: F401 - connects the sign-in defences' signal receivers
 
         # Said once per process, at start-up, so ops see straight away whether
-        # SMS can go out (#2 item 4). Never the credentials themselves.
+        # SMS can go out. Never the credentials themselves.
         if settings.TWILIO_ENABLED:
             logger.info("Twilio configured — SMS functionality enabled")
         else:

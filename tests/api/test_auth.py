@@ -1,4 +1,4 @@
-"""Signing in as the frontend does: phone + password for JWTs, the profile, token refresh (#4 item 1)."""
+"""Signing in as the frontend does: phone + password for JWTs, the profile, token refresh."""
 
 from typing import Any
 

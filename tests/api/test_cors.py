@@ -1,4 +1,4 @@
-"""CORS for the frontend on another origin (#4 item 10): real preflights, and the headers on every error.
+"""CORS for the frontend on another origin: real preflights, and the headers on every error.
 
 The old service's 502s reached the browser without CORS headers, so the
 frontend reported a CORS failure instead of the real error. Here every answer

@@ -1,4 +1,4 @@
-"""GET /api/customers/: search and page through customers; staff with view permission only (#4 items 8 and 9)."""
+"""GET /api/customers/: search and page through customers; staff with view permission only."""
 
 import pytest
 from django.contrib.auth.models import Permission

@@ -1,4 +1,4 @@
-"""The Clients page's customer list and the upload statistics, in the old user-list shape (#4 items 1b and 7)."""
+"""The Clients page's customer list and the upload statistics, in the old user-list shape."""
 
 from datetime import timedelta
 from typing import Any

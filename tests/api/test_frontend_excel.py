@@ -1,5 +1,6 @@
-"""The Excel upload dialog's endpoints: preview, bulk-create, bulk-create-async, status and template (#4 items 2–6)."""
+"""The Excel upload dialog's endpoints: preview, bulk-create, bulk-create-async, status and template."""
 
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.conftest import PASSWORD
@@ -429,6 +431,17 @@ def test_bulk_create_async_can_ask_for_welcome_texts(admin_client: APIClient) ->
 
 def make_job(user: User | None, **fields: Any) -> ImportJob:
     return ImportJob.objects.create(created_by=user, source=ImportSource.PAYLOAD, **fields)
+
+
+@pytest.mark.django_db
+def test_a_job_queued_for_long_says_which_command_runs_the_worker(admin_client: APIClient, admin_user: User) -> None:
+    job = make_job(admin_user, status=ImportStatus.QUEUED, total_rows=10)
+    assert admin_client.get(status_url(job.id)).json()["message"] == "Waiting for the worker to start."
+
+    ImportJob.objects.filter(id=job.id).update(updated_at=timezone.now() - timedelta(seconds=30))
+
+    message = admin_client.get(status_url(job.id)).json()["message"]
+    assert "python manage.py run_worker" in message, message
 
 
 @pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The React frontend's whole flow, call by call as its code makes them, over real HTTP (#4 "done when").
+"""The React frontend's whole flow, call by call as its code makes them, over real HTTP.
 
 authStore.login → POST /api/auth/login/; initializeAuth → GET /api/auth/profile/;
 the Clients page → GET /api/auth/admin/users/?user_role=CUSTOMER…;

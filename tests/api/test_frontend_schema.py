@@ -1,4 +1,4 @@
-"""The published schema documents the frontend's endpoints truthfully (#4 item 12 applied to section A).
+"""The published schema documents the frontend's endpoints truthfully.
 
 schemathesis generates requests (valid and invalid) for every /api/auth/
 operation in /api/schema/, sends them to the real WSGI application with a

@@ -1,4 +1,4 @@
-"""The published OpenAPI schema (#4 item 12): it is valid, the docs page needs no CDN, and the API keeps to it.
+"""The published OpenAPI schema: it is valid, the docs page needs no CDN, and the API keeps to it.
 
 The last test is schemathesis: for every operation in /api/schema/ (but the
 frontend's /api/auth/ ones, which tests/api/test_frontend_schema.py runs the same

@@ -1,4 +1,4 @@
-"""gunicorn_config.py (#7 item 1): the issue's numbers, env overrides, and hooks that write the ops tags.
+"""gunicorn_config.py: the budget's numbers, env overrides, and hooks that write the ops tags.
 
 The hook tests run real gunicorn with the real config around a tiny WSGI app
 (tests/deploy/wsgi_probe.py), so they take about a second each.

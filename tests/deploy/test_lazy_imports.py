@@ -1,4 +1,4 @@
-"""Heavy libraries stay out of processes that don't use them (#7 item 4): an idle web worker stays small.
+"""Heavy libraries stay out of processes that don't use them: an idle web worker stays small.
 
 openpyxl, calamine, twilio and phonenumbers cost tens of MB between them; only
 the code that reads a spreadsheet, sends a text or normalises a phone number

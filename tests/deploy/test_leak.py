@@ -1,4 +1,4 @@
-"""No leak in the web worker (#7 item 5): 300 upload-and-validate requests, one worker, recycling off.
+"""No leak in the web worker: 300 upload-and-validate requests, one worker, recycling off.
 
 gunicorn normally replaces its worker every 150-200 requests and after any
 request that leaves it above GUNICORN_WORKER_MAX_RSS_MB, which would hide a

@@ -54,7 +54,7 @@ def test_staff_see_memory_per_process_running_imports_and_queue_depth(admin_clie
     assert [(job["id"], job["processed_rows"], job["total_rows"]) for job in body["running_jobs"]] == [
         (str(running.id), 400, 1000)
     ], "only running imports are listed"
-    assert body["queue_depth"] == 1 and body["queue_depth_by_queue"] == {"imports": 1}
+    assert body["queue_depth"] == 1 and body["queue_depth_by_queue"] == {"default": 1}
     assert body["memory_warning_mb"] > 0 and body["total_rss_mb"] >= me["rss_mb"] and body["database_error"] == ""
 
 

@@ -1,4 +1,4 @@
-"""render.yaml (#7 item 3): the Blueprint's shape, and that every command it runs exists in this repository.
+"""render.yaml: the Blueprint's shape, and that every command it runs exists in this repository.
 
 Render only finds a wrong command at deploy time, after a build; these checks
 find it in CI. The commented worker-service alternative is parsed too, so it
@@ -25,6 +25,7 @@ RENDER_OWN_VARIABLES = {"PYTHON_VERSION"}
 CODE_READING_ENV = [
     ROOT / "primepre" / "settings.py",
     ROOT / "primepre" / "supervisor.py",
+    ROOT / "primepre" / "logging.py",
     ROOT / "gunicorn_config.py",
     ROOT / "users" / "management" / "commands" / "ensure_admin.py",
 ]

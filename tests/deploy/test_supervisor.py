@@ -1,4 +1,4 @@
-"""primepre/supervisor.py (#7 item 2) with stand-in children: restarts, backoff, and the stop sequence.
+"""primepre/supervisor.py with stand-in children: restarts, backoff, and the stop sequence.
 
 Each test runs the real Supervisor in its own process, supervising small Python
 children whose behaviour on SIGTERM the test chooses, with short timings. The

@@ -1,4 +1,4 @@
-"""Crashes mid-import, with real processes: nothing lost, nothing stuck (#8 item 3).
+"""Crashes mid-import, with real processes: nothing lost, nothing stuck.
 
 - The task worker SIGKILLed mid-import is proven in tests/imports/test_worker_crash.py
   (a new worker resumes from the checkpoint; the table equals an uninterrupted run's).

@@ -1,4 +1,4 @@
-"""Hostile and awkward files, each imported by the real command in a child process, timed and watched (#8 item 1).
+"""Hostile and awkward files, each imported by the real command in a child process, timed and watched.
 
 Every file is built by the test (tests/imports/spreadsheets.py has the builders)
 and imported as ops would: `manage.py import_customers PATH --json`, its resident
@@ -11,6 +11,7 @@ healthy: same worker, bounded memory, /health answering throughout.
 """
 
 import datetime as dt
+import time
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from tests.hostile.processes import IMPORT_RSS_LIMIT_MB, IMPORT_SECONDS_LIMIT, R
 from tests.imports.spreadsheets import (
     CUSTOMERS,
     HEADER,
+    HOSTILE_COMPOUND_FILES,
     MB,
     Formula,
     _write_raw_member,
@@ -265,17 +267,8 @@ def test_formula_cells_give_their_cached_values_and_are_never_evaluated(tmp_path
     assert Customer.objects.get(shipping_mark="PM1 KWAME").phone == "+233241234567"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Unclear message: an xlsx formula saved without its cached value (as generators such as openpyxl save "
-        "them) reads as an empty cell, so the row fails with 'The first name is empty.' although Excel shows a "
-        "value there. The normaliser already has the right sentence ('... holds a formula whose result was not "
-        "saved in the file. Open the file in Excel and save it again ...'), but users/imports/readers/xlsx.py "
-        "never hands it the formula: it should yield the formula text ('=A3&B3') when there is no cached value."
-    ),
-)
 def test_a_formula_saved_without_its_value_is_explained_not_called_empty(tmp_path: Path) -> None:
+    """openpyxl saves formulas without results; Excel shows a value there, so "empty" would be a wrong answer."""
     rows = [HEADER, sheet_row(1), ("PM3 KOFI", Formula("=A2&B2"), "Boateng", "", "0551234567", "Volta")]
     outcome = imported(run_import(write_xlsx(tmp_path / "c.xlsx", rows)), rows=2)
 
@@ -355,6 +348,7 @@ def test_a_csv_mixing_utf8_and_windows_1252_lines_keeps_every_name(tmp_path: Pat
 # --- the server stays healthy ------------------------------------------------------------------------------------
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLS = "application/vnd.ms-excel"
 
 
 def test_the_web_server_stays_healthy_while_previewing_hostile_files(
@@ -400,3 +394,33 @@ def only_child(pid: int) -> int:
     children = psutil.Process(pid).children()
     assert len(children) == 1, children
     return children[0].pid
+
+
+def test_compound_files_whose_chains_lie_are_refused_over_http_within_a_second_and_the_server_stays_healthy(
+    admin_user: User, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
+    """The .xls directory is read inside the web worker: a 2 KB file that loops must cost it nothing."""
+    server = start_server(database_url=worker_database_url(), media_root=tmp_path / "media")
+    try:
+        worker_pid = only_child(server.process.pid)
+        sampler = RssSampler(worker_pid).start()
+        client = server.client()
+        client.login()
+        slowest = 0.0
+        for number, (case, build) in enumerate(HOSTILE_COMPOUND_FILES.items()):
+            content = build(tmp_path / f"{number}.xls").read_bytes()
+            started = time.monotonic()
+            response = client.upload("/api/auth/customers/excel/upload/", "customers.xls", content, XLS)
+            seconds = time.monotonic() - started
+            slowest = max(slowest, seconds)
+            body = response.json()
+            assert (response.status, body.get("code")) == (400, FileErrorCode.DAMAGED), (case, body)
+            assert body["message"].startswith("The file is damaged"), (case, body)
+            assert seconds < 1, f"{case}: answered after {seconds:.2f} s"
+            assert client.get("/health").status == 200, f"unhealthy after {case}"
+        peak = sampler.stop()
+        record_property("measured", {"slowest_answer_s": round(slowest, 3), "web_worker_peak_rss_mb": round(peak)})
+        assert only_child(server.process.pid) == worker_pid, "the web worker died or was recycled"
+    finally:
+        stop_server(server)
+    assert peak < IMPORT_RSS_LIMIT_MB, f"the web worker peaked at {peak:.0f} MB"

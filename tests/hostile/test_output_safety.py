@@ -1,4 +1,4 @@
-"""What the service gives back is safe to open, to show and to keep (#8 item 5).
+"""What the service gives back is safe to open, to show and to keep.
 
 - The error report a hostile sheet produces (xlsx and CSV, as downloaded from the API)
   holds no cell a spreadsheet would run as a formula.

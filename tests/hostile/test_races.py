@@ -1,4 +1,4 @@
-"""Races between imports, with real worker processes on the real database (#8 item 4).
+"""Races between imports, with real worker processes on the real database.
 
 Two workers import overlapping files at the same moment: the unique constraints
 in the database decide who creates each customer, the loser reports the row as

@@ -1,4 +1,4 @@
-"""docs/reliability.md stays true: every test it cites exists, and every hostile test is cited (#8 item 6)."""
+"""docs/reliability.md stays true: every test it cites exists, and every hostile test is cited."""
 
 import ast
 import re

@@ -1,4 +1,4 @@
-"""Hostile requests: bad bodies, bad credentials, other people's jobs, forged sessions (#8 item 2).
+"""Hostile requests: bad bodies, bad credentials, other people's jobs, forged sessions.
 
 Every refusal is a JSON error with a sentence, and leaves the database, the task
 queue and the upload folder exactly as they were. Credentials are real: JWTs in

@@ -19,9 +19,10 @@ import shutil
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -505,6 +506,134 @@ def make_encrypted_xlsx(path: Path, rows: Rows = (HEADER, *CUSTOMERS), *, passwo
         msoffcrypto.format.ooxml.OOXMLFile(source).encrypt(password, target)
     plain.unlink()
     return path
+
+
+
+# --- OLE2 compound files (MS-CFB): the container of .xls and of password-protected .xlsx -------------------------
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+OLE_FREE, OLE_END_OF_CHAIN, OLE_FAT_SECTOR = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD
+_OLE_HEADER = struct.Struct("<8s16sHHHHH6sLLLLLLLLL")
+# The header fields a hostile builder may override, by name, in the order of _OLE_HEADER after the reserved bytes.
+_OLE_FIELDS = ("directory_sectors", "fat_sectors", "first_directory", "transaction", "mini_cutoff",
+               "first_mini_fat", "mini_fat_sectors", "first_difat", "difat_sectors")  # fmt: skip
+
+
+def _ole_entry(name: str, kind: int, *, right: int = OLE_FREE, child: int = OLE_FREE, start: int, size: int) -> bytes:
+    """One 128-byte directory entry (MS-CFB 2.6): kind 5 root, 2 stream; siblings chained to the right, all black."""
+    encoded = (name + "\0").encode("utf-16-le")
+    return struct.pack(
+        "<64sHBBLLL16sLQQLQ", encoded, len(encoded), kind, 1, OLE_FREE, right, child, bytes(16), 0, 0, 0, start, size
+    )
+
+
+def write_compound_file(
+    path: Path,
+    streams: Mapping[str, bytes] = MappingProxyType({"Workbook": b""}),
+    *,
+    sector_shift: int = 9,
+    header: Mapping[str, int] | None = None,
+    fat_ids: Sequence[int] | None = None,
+    fat: Mapping[int, int] | None = None,
+    appended: Sequence[Sequence[int]] = (),
+    padding: int = 0,
+) -> Path:
+    """A compound file laid out as sector 0 the FAT, sector 1 the directory, then each stream, then `appended`.
+
+    Streams are stored in whole sectors (non-empty ones padded to 4,096 bytes so
+    none belongs in the mini stream); an empty stream has no sectors. Hostile
+    files come from the overrides: `header` fields by name (`fat_sectors`,
+    `first_difat`, `difat_sectors`, `first_directory`, `major_version`,
+    `sector_shift` …), `fat_ids` for the header's list of FAT sectors, `fat`
+    entries by sector id, and `appended` sectors given as their 32-bit words
+    (a DIFAT sector, a second directory sector), numbered after the streams;
+    `padding` empty sectors at the end make the file as big as its counts need.
+    """
+    size = 1 << sector_shift
+    words = size // 4
+    names = list(streams)
+    assert len(names) < size // 128, "one directory sector"
+    data = [payload.ljust(4096, b"\0") if payload else b"" for payload in streams.values()]
+    entries = [_ole_entry("Root Entry", 5, child=1 if names else OLE_FREE, start=OLE_END_OF_CHAIN, size=0)]
+    table = [OLE_FAT_SECTOR, OLE_END_OF_CHAIN]
+    for number, (name, payload) in enumerate(zip(names, data, strict=True), start=1):
+        count = -(-len(payload) // size)
+        start = len(table) if count else OLE_END_OF_CHAIN
+        table += [*range(len(table) + 1, len(table) + count), OLE_END_OF_CHAIN][:count]
+        right = number + 1 if number < len(names) else OLE_FREE
+        entries.append(_ole_entry(name, 2, right=right, start=start, size=len(payload)))
+    table += [OLE_FREE] * len(appended)
+    assert len(table) <= words, "one FAT sector"
+    table += [OLE_FREE] * (words - len(table))
+    for sid, value in (fat or {}).items():
+        table[sid] = value
+    fields = {"directory_sectors": 0, "fat_sectors": 1, "first_directory": 1, "transaction": 0, "mini_cutoff": 4096,
+              "first_mini_fat": OLE_END_OF_CHAIN, "mini_fat_sectors": 0, "first_difat": OLE_END_OF_CHAIN,
+              "difat_sectors": 0}  # fmt: skip
+    overrides = dict(header or {})
+    major = overrides.pop("major_version", 3 if sector_shift == 9 else 4)
+    shift = overrides.pop("sector_shift", sector_shift)
+    fields.update(overrides)
+    listed = list(fat_ids if fat_ids is not None else [0])
+    head = _OLE_HEADER.pack(
+        OLE_MAGIC, bytes(16), 0x3E, major, 0xFFFE, shift, 6, bytes(6), *(fields[f] for f in _OLE_FIELDS)
+    )
+    head += struct.pack("<109L", *(listed + [OLE_FREE] * (109 - len(listed))))
+    sectors = [
+        head.ljust(size, b"\0"),
+        struct.pack(f"<{words}L", *table),
+        b"".join(entries).ljust(size, b"\0"),
+        *(payload for payload in data if payload),
+        *(struct.pack(f"<{len(sector)}L", *sector).ljust(size, b"\0") for sector in appended),
+        bytes(size * padding),
+    ]
+    path.write_bytes(b"".join(sectors))
+    return path
+
+
+# A DIFAT chain of 2^25 sectors lists 109 + 127 × 2^25 FAT sectors: counts that agree, so only a bound on the
+# file's size can tell them for lies (the FAT of a 2 KB file fits in one sector).
+_LOOPING_DIFAT = {"first_difat": 2, "difat_sectors": 1 << 25, "fat_sectors": 109 + 127 * (1 << 25)}
+
+
+def _difat_loop(listing: int) -> Callable[[Path], Path]:
+    """A DIFAT sector (sector 2) whose next-sector pointer is itself, listing `listing` 127 times, in a 2 KB file."""
+    return lambda path: write_compound_file(path, header=_LOOPING_DIFAT, appended=[[listing] * 127 + [2]])
+
+
+# Hand-made compound files of 1.5–2.5 KB whose header or chains lie, each a way to make a naive reader of the
+# directory loop for minutes or allocate without bound. Each must be refused as damaged, quickly.
+HOSTILE_COMPOUND_FILES: dict[str, Callable[[Path], Path]] = {
+    "a DIFAT chain pointing at itself, listing no FAT sector": _difat_loop(OLE_FREE),
+    "a DIFAT chain pointing at itself, listing the FAT again and again": _difat_loop(0),
+    "two DIFAT sectors pointing at each other": lambda path: write_compound_file(
+        path, header=_LOOPING_DIFAT, appended=[[0] * 127 + [3], [0] * 127 + [2]]
+    ),
+    "a header claiming 2^32-1 FAT sectors": lambda path: write_compound_file(path, header={"fat_sectors": 0xFFFFFFFF}),
+    "a header claiming 2^32-1 DIFAT sectors": lambda path: write_compound_file(
+        path, header={"first_difat": 0, "difat_sectors": 0xFFFFFFFF}
+    ),
+    # Counts that fit a 125 KB file, and a DIFAT chain that loops: only the revisit gives it away.
+    "a DIFAT chain pointing at itself, its counts fitting the file": lambda path: write_compound_file(
+        path, header={"first_difat": 2, "difat_sectors": 2, "fat_sectors": 240}, appended=[[0] * 127 + [2]], padding=240
+    ),
+    "a FAT sector beyond the end of the file": lambda path: write_compound_file(
+        path, header={"fat_sectors": 2}, fat_ids=[0, 4000]
+    ),
+    "the FAT listed twice": lambda path: write_compound_file(path, header={"fat_sectors": 2}, fat_ids=[0, 0]),
+    "a directory chain looping on itself": lambda path: write_compound_file(path, fat={1: 1}),
+    "a directory chain looping through two sectors": lambda path: write_compound_file(
+        path, fat={1: 2, 2: 1}, appended=[[0] * 128]
+    ),
+    "a directory chain longer than the file": lambda path: write_compound_file(path, fat={1: 4000}),
+    "a directory starting beyond the end of the file": lambda path: write_compound_file(
+        path, header={"first_directory": 0x7FFFFFFF}
+    ),
+    "sector shift 12 in a 1.5 KB file": lambda path: write_compound_file(
+        path, header={"sector_shift": 12, "major_version": 4}
+    ),
+    "sector shift 65535": lambda path: write_compound_file(path, header={"sector_shift": 0xFFFF}),
+}
 
 
 def truncate(path: Path, *, keep: float = 0.5, target: Path | None = None) -> Path:

@@ -1,4 +1,4 @@
-"""Finding the header row and mapping its columns (#3 item 3)."""
+"""Finding the header row and mapping its columns."""
 
 import pytest
 from hypothesis import given

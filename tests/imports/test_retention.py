@@ -122,3 +122,17 @@ def test_an_expired_import_frees_its_owners_quota_slot_and_says_why_in_the_api(a
     assert (body["status"], body["error_code"], body["is_finished"]) == ("FAILED", "expired", True)
     assert "Upload it again" in body["error_message"]
     assert not ImportJob.objects.filter(created_by=admin_user, status__in=ACTIVE_STATUSES).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_starting_after_retention_expires_a_dead_import_instead_of_resuming_it(admin_user: User) -> None:
+    """Its first act is the prune, before the stale-import sweep would hand the job to itself."""
+    from tests.workers import run_worker_until_idle
+
+    job = unfinished_job(admin_user, ImportStatus.RUNNING, days_ago=30, heartbeat_days_ago=29)
+
+    run_worker_until_idle(timeout=60)
+
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (ImportStatus.FAILED, FileErrorCode.EXPIRED), job.error_message
+    assert job.created_count == 0, "nothing was imported from a file past its retention"

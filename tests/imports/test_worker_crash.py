@@ -2,7 +2,7 @@
 
 A new worker must pick the job up by itself (its heartbeat goes stale, the sweep
 queues it again) and the final table must equal an uninterrupted run's: no row
-lost, none duplicated (#3 item 14, #8 item 3).
+lost, none duplicated.
 """
 
 import pytest

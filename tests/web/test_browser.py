@@ -1,4 +1,4 @@
-"""The admin's whole import workflow in a real browser (#5 item 8).
+"""The admin's whole import workflow in a real browser.
 
 Debian's chromium, driven by Playwright, against the live server and a real worker
 process on the test database: sign in, upload a file with errors, read the preview,

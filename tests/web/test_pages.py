@@ -190,7 +190,7 @@ def test_imported_customers_page_lists_the_jobs_customers(admin_user: User) -> N
 
 
 def test_pages_load_nothing_from_other_hosts(admin_user: User) -> None:
-    """Self-contained for a closed network (#5 item 7): no CDN, no web fonts, no remote scripts."""
+    """Self-contained for a closed network: no CDN, no web fonts, no remote scripts."""
     sources = [path.read_text() for path in [*TEMPLATES.rglob("*.html"), *STATIC.rglob("*.*")]]
     html = signed_in(admin_user).get("/imports/").content.decode()
 
@@ -244,3 +244,11 @@ def test_an_expired_form_asks_to_reload_instead_of_a_csrf_error(admin_user: User
 
     assert response.status_code == 403
     assert "Reload the page and try again" in response.content.decode()
+
+
+def test_the_page_offers_exactly_the_formats_the_readers_read() -> None:
+    from users.imports.formats import SpreadsheetFormat
+    from users.web.views import ACCEPTED_EXTENSIONS
+
+    read = {f".{kind.value}" for kind in SpreadsheetFormat} | {".xlsm"}  # an .xlsx with macros, never run
+    assert set(ACCEPTED_EXTENSIONS) == read, "an extension the page offers must be one the import can read"

@@ -1,4 +1,6 @@
-"""Signing in safely: lockouts after failed passwords, rate limits per client, and tokens that can be revoked.
+"""Staff accounts: who may do what, and signing in safely (lockouts, rate limits, tokens that can be revoked).
+
+- permissions.py: who may import, update, text, see and commit what (plain predicates every way in shares)
 
 - clients.py: the client's address, believed from X-Forwarded-For only behind trusted proxies
 - lockout.py: django-axes's hooks: the phone it counts, the lockout's answer, how long it lasts

@@ -1,4 +1,4 @@
-"""GET /api/customers/: search and page through customers, e.g. to check what an import created (#4 item 8)."""
+"""GET /api/customers/: search and page through customers, e.g. to check what an import created."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers

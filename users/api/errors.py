@@ -1,13 +1,15 @@
-"""One application error type, and the handlers that turn every API error into JSON.
+"""Every API error as JSON, and the one table that gives each refusal code its HTTP status.
 
-Views raise `ServiceError`, `ImportRefused` (or DRF's own exceptions); the DRF
-handler below makes the response, so a client always gets
-`{"success": false, "message", "code"}` and never an HTML page. Errors raised
+Services raise `ServiceError` (users/imports/errors.py: a code and a sentence,
+nothing of HTTP; `ImportRefused` for a file that can't be imported), views may
+raise DRF's own exceptions; the DRF handler below makes the response, so a
+client always gets `{"success": false, "message", "code"}` and never an HTML
+page. `HTTP_STATUS_BY_CODE` is where a code becomes a status. Errors raised
 outside DRF (a URL that matches nothing, a crash in middleware, a request Django
 itself refuses) reach Django's handler400/403/404/500, which primepre/urls.py
 points at the functions at the end of this module: JSON under /api/, Django's
 own pages elsewhere. CorsMiddleware wraps all of them, so a browser on another
-origin sees the real error rather than a misleading CORS failure (#4 item 10).
+origin sees the real error rather than a misleading CORS failure.
 """
 
 import logging
@@ -26,7 +28,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from users.imports.errors import ImportRefused
+from users.imports.errors import RefusalCode, ServiceError
 from users.models.choices import FileErrorCode
 
 logger = logging.getLogger(__name__)
@@ -34,27 +36,21 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/api/"
 INTERNAL_MESSAGE = "Something went wrong on the server."
 
-
-class ServiceError(Exception):
-    """A refusal the client should see: a stable code, a sentence, an HTTP status.
-
-    `extra` adds keys to the error body for clients that expect them (the
-    frontend's task status reads `status` even on a 404).
-    """
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        http_status: int = status.HTTP_400_BAD_REQUEST,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.http_status = http_status
-        self.extra = extra or {}
+# A refusal's HTTP status, by its code; a code not listed (most file problems) is a 400.
+HTTP_STATUS_BY_CODE: dict[str, int] = {
+    RefusalCode.INVALID_OPTION: status.HTTP_400_BAD_REQUEST,
+    RefusalCode.TOO_MANY_CUSTOMERS: status.HTTP_400_BAD_REQUEST,
+    RefusalCode.PERMISSION_DENIED: status.HTTP_403_FORBIDDEN,
+    RefusalCode.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+    RefusalCode.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    RefusalCode.NOT_VALIDATED: status.HTTP_409_CONFLICT,
+    RefusalCode.ALREADY_FINISHED: status.HTTP_409_CONFLICT,
+    RefusalCode.TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    FileErrorCode.TOO_LARGE: status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    RefusalCode.TOO_MANY_ACTIVE_IMPORTS: status.HTTP_429_TOO_MANY_REQUESTS,
+    # The server can't store what the request needs; it clears as retention deletes old uploads.
+    RefusalCode.STORAGE_FULL: status.HTTP_507_INSUFFICIENT_STORAGE,
+}
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -63,7 +59,7 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 
 def _request_refusal(exc: Exception) -> tuple[int, str, str] | None:
-    """Status, code and sentence for the requests Django refuses while reading them (#4 item 11), else None."""
+    """Status, code and sentence for the requests Django refuses while reading them, else None."""
     if isinstance(exc, RequestDataTooBig):
         return (
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
@@ -84,14 +80,8 @@ def _request_refusal(exc: Exception) -> tuple[int, str, str] | None:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
-        return Response(error_body(exc.code, exc.message, **exc.extra), status=exc.http_status)
-    if isinstance(exc, ImportRefused):
-        refused_status = (
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-            if exc.code == FileErrorCode.TOO_LARGE
-            else status.HTTP_400_BAD_REQUEST
-        )
-        return Response(error_body(str(exc.code), exc.message), status=refused_status)
+        refused_status = HTTP_STATUS_BY_CODE.get(exc.code, status.HTTP_400_BAD_REQUEST)
+        return Response(error_body(str(exc.code), exc.message, **exc.extra), status=refused_status)
     if refusal := _request_refusal(exc):
         refusal_status, code, message = refusal
         return Response(error_body(code, message), status=refusal_status)

@@ -1,4 +1,4 @@
-"""The frontend's Excel upload dialog: preview a file, create its customers, poll a background run (#4 items 2–6).
+"""The frontend's Excel upload dialog: preview a file, create its customers, poll a background run.
 
 The dialog's flow: upload the file and show what it holds (`ExcelUploadApi`),
 then post the `unique_candidates` back to create them, either while it waits
@@ -12,11 +12,13 @@ customer's name, email and phone shown only to users who may view customers.
 import math
 import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 from io import BytesIO
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
@@ -33,7 +35,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from users.api.errors import ServiceError
+from users.accounts.permissions import user_can_view_customers
 from users.api.imports import (
     QUOTA_RESPONSES,
     STORAGE_RESPONSES,
@@ -42,11 +44,12 @@ from users.api.imports import (
     shows_matched_rows,
 )
 from users.api.parsers import SafeJSONParser
-from users.api.permissions import CanImportCustomers, IsStaffUser, user_can_view_customers
+from users.api.permissions import CanImportCustomers, IsStaffUser
 from users.api.renderers import EchoJSONRenderer
 from users.api.schema import ErrorSerializer
+from users.imports.errors import RefusalCode, ServiceError
 from users.imports.rows import TEMPLATE_COLUMNS, Candidate, Field, RowProblem
-from users.imports.selectors import import_jobs_visible_to, import_row_errors
+from users.imports.selectors import import_job_visible_to, import_row_errors
 from users.imports.services import (
     ImportPreview,
     customer_bulk_create,
@@ -58,7 +61,7 @@ from users.models import Customer, DuplicatePolicy, ImportJob, ImportStatus
 from users.sms.selectors import sms_counts_for_import
 
 RAW_LABELS: dict[Field, str] = dict(TEMPLATE_COLUMNS)
-# The status endpoint lists at most this many rejected rows (#4 item 5); the job API pages through all of them.
+# The status endpoint lists at most this many rejected rows; the job API pages through all of them.
 STATUS_MAX_ERRORS = 100
 # A row number is stored in a PositiveIntegerField: PostgreSQL's integer holds up to 2**31 - 1.
 ROW_MAX = 2**31 - 1
@@ -67,6 +70,8 @@ ROW_MAX = 2**31 - 1
 # 500 rows/s, plus the worker's pick-up delay.
 ESTIMATED_ROWS_PER_SECOND = 500
 ESTIMATED_START_SECONDS = 2
+# A queued job normally starts within a second or two; past this, the status says which command runs the worker.
+WORKER_SLOW_START = timedelta(seconds=20)
 
 # The job's statuses as the frontend's poller knows them: QUEUED, RUNNING, COMPLETE or FAILED.
 FRONTEND_STATUS: dict[str, str] = {
@@ -281,7 +286,7 @@ class CustomerListField(serializers.Field):
         limit = settings.IMPORT_MAX_CUSTOMERS_PER_REQUEST
         if len(data) > limit:
             raise ServiceError(
-                "too_many_customers",
+                RefusalCode.TOO_MANY_CUSTOMERS,
                 f"At most {limit:,} customers can be sent in one request; this one has {len(data):,}. "
                 "Split them, or upload the spreadsheet to the job API (POST /api/imports/).",
             )
@@ -363,7 +368,7 @@ class ExcelUploadApi(APIView):
     @extend_schema_serializer(component_name="ExcelUploadInput")
     class InputSerializer(serializers.Serializer):
         # Empty files pass here so the engine refuses them with its own code and sentence.
-        file = serializers.FileField(allow_empty_file=True, help_text=".xlsx, .xls, .xlsb, .ods or .csv")
+        file = serializers.FileField(allow_empty_file=True, help_text=".xlsx, .xlsm, .xls, .ods or .csv")
         on_duplicate = serializers.ChoiceField(
             choices=DuplicatePolicy.choices,
             default=DuplicatePolicy.SKIP,
@@ -540,26 +545,29 @@ def visible_job(*, user: Any, task_id: str) -> ImportJob:
         job_id = uuid.UUID(task_id)
     except ValueError:
         job_id = None
-    job = import_jobs_visible_to(user=user).filter(id=job_id).first() if job_id else None
+    job = import_job_visible_to(user=user, job_id=job_id)
     if job is not None:
         return job
     if job_id and ImportJob.objects.filter(id=job_id).exists():
         raise ServiceError(
-            "forbidden",
+            RefusalCode.FORBIDDEN,
             "This task belongs to another user.",
-            http_status=status.HTTP_403_FORBIDDEN,
             extra={"status": "FORBIDDEN", "task_id": task_id},
         )
     raise ServiceError(
-        "not_found",
+        RefusalCode.NOT_FOUND,
         "No task with this id.",
-        http_status=status.HTTP_404_NOT_FOUND,
         extra={"status": "NOT_FOUND", "task_id": task_id},
     )
 
 
 def status_message(job: ImportJob, shown: str) -> str:
     if shown == "QUEUED":
+        if timezone.now() - job.updated_at > WORKER_SLOW_START:
+            return (
+                "Still waiting for the background worker: the task worker may not be running. "
+                "Start it with `python manage.py run_worker` (`make run` starts it); the customers are safe until then."
+            )
         return "Waiting for the worker to start."
     if shown == "RUNNING":
         return f"Processed {job.processed_rows:,} of {job.total_rows:,} customers."
@@ -587,9 +595,8 @@ class BulkCreateStatusApi(APIView):
         if request.authenticators and not request.successful_authenticator:
             super().permission_denied(request, message=message, code=code)  # 401, as everywhere
         raise ServiceError(
-            "permission_denied",
+            RefusalCode.PERMISSION_DENIED,
             message or CanImportCustomers.message,
-            http_status=status.HTTP_403_FORBIDDEN,
             extra={"status": "FORBIDDEN", "task_id": self.kwargs.get("task_id", "")},
         )
 

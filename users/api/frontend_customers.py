@@ -1,4 +1,4 @@
-"""The frontend's Clients page: its customer list and the upload statistics (#4 items 1b and 7).
+"""The frontend's Clients page: its customer list and the upload statistics.
 
 The old backend kept customers and staff in one user table, so the Clients page
 asks for `/api/auth/admin/users/?user_role=CUSTOMER`. Here customers are their

@@ -1,6 +1,6 @@
 """The job API: import a spreadsheet of any size in the background, follow it, commit, cancel, fetch its errors.
 
-Issue #4 section B. Each view parses its input, calls one service or selector
+Each view parses its input, calls one service or selector
 and serialises the answer; the engine in users/imports/ does the work. A job
 another user owns answers 404, not 403, so job ids don't leak;
 one you may see but don't own can be followed, not committed or cancelled (403,
@@ -28,22 +28,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from users.api.errors import ServiceError
-from users.api.permissions import CanImportCustomers, IsStaffUser, user_can_view_customers, user_owns_import
+from users.accounts.permissions import user_can_view_customers, user_owns_import
+from users.api.permissions import CanImportCustomers, IsStaffUser
 from users.api.schema import ErrorSerializer, PagePagination, error_responses, paginated_response
+from users.imports.errors import RefusalCode, ServiceError
 from users.imports.report import error_report_csv, error_report_xlsx
-from users.imports.selectors import import_jobs_visible_to, import_row_errors
+from users.imports.selectors import import_job_visible_to, import_jobs_visible_to, import_row_errors
 from users.imports.services import import_job_cancel, import_job_commit, import_job_create
+from users.imports.template import XLSX_CONTENT_TYPE
 from users.models import DuplicatePolicy, ImportJob, ImportSource, ImportStatus, RowErrorCode, RowOutcome, User
 from users.sms.selectors import SmsCounts, sms_counts_for_import
 
 logger = logging.getLogger(__name__)
 
-# The detail view is polled every second by the page (#5); 20 rows are enough to show
-# what is wrong, and the full list is one click away at errors/ (#4 item 8).
+# The detail view is polled every second by the page; 20 rows are enough to show
+# what is wrong, and the full list is one click away at errors/.
 FIRST_ERRORS_LIMIT = 20
 
-XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
 
@@ -97,7 +98,7 @@ def mask_matched_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def _visible_job(*, user: User, job_id: uuid.UUID) -> ImportJob:
     """The job if `user` may see it, in one query; 404 otherwise (another user's job included)."""
-    job = import_jobs_visible_to(user=user).filter(id=job_id).first()
+    job = import_job_visible_to(user=user, job_id=job_id)
     if job is None:
         raise Http404("No such import job.")
     return job
@@ -110,7 +111,7 @@ def _sms_counts(*, job: ImportJob) -> SmsCounts | None:
 
 @extend_schema_serializer(component_name="ImportJobSmsCounts")
 class SmsCountsSerializer(serializers.Serializer):
-    """How the job's welcome texts stand (#6)."""
+    """How the job's welcome texts stand."""
 
     sent = serializers.IntegerField()
     failed = serializers.IntegerField()
@@ -412,10 +413,9 @@ class _ErrorReportDownloadApi(_JobReadApi):
             # The report is every rejected row as typed, in bulk: someone else's upload is customers'
             # personal data, so it takes the permission to view customers.
             raise ServiceError(
-                "permission_denied",
+                RefusalCode.PERMISSION_DENIED,
                 "The error report holds the rows as they were uploaded, with names, phones and emails: only the "
                 "person who uploaded them, or staff who may view customers, may download it.",
-                http_status=status.HTTP_403_FORBIDDEN,
             )
         spool = tempfile.TemporaryFile()  # FileResponse closes it (and so deletes it) after the last chunk
         try:

@@ -53,8 +53,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from users.accounts.permissions import user_can_import
 from users.api.errors import API_PREFIX, error_body
-from users.api.permissions import user_can_import
 
 KB = 1024
 MB = 1024 * KB

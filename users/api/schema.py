@@ -1,8 +1,8 @@
 """Shapes every API view shares: the error envelope, page-numbered pagination, and their OpenAPI descriptions.
 
 Views declare their error answers with `error_responses(...)`, so the published
-schema lists each status a client can get (#4 item 12: schemathesis checks that
-no response falls outside it).
+schema lists each status a client can get (schemathesis checks that no response
+falls outside it).
 """
 
 from typing import Any

@@ -9,8 +9,8 @@ from users.api.customers import CustomerListApi  # job API
 
 urlpatterns = [
     path("health/", health.health, name="api-health"),
-    path("admin/metrics", metrics.metrics_view, name="admin-metrics"),  # owner: deploy (#7 item 4)
-    # --- frontend contract --- (owner: frontend-api; #4 section A: these paths are what the React app calls)
+    path("admin/metrics", metrics.metrics_view, name="admin-metrics"),
+    # --- frontend contract: the paths the React app calls, unchanged (docs/api.md) ---
     path("auth/login/", auth.LoginApi.as_view(), name="auth-login"),
     path("auth/profile/", auth.ProfileApi.as_view(), name="auth-profile"),
     path("auth/token/", auth.TokenPairApi.as_view(), name="auth-token"),
@@ -32,7 +32,7 @@ urlpatterns = [
     ),
     path("auth/customers/excel/template/", excel.ExcelTemplateApi.as_view(), name="customer-excel-template"),
     # --- end frontend contract ---
-    # --- job API --- (owner: job-api; #4 items 8 and 12)
+    # --- job API: imports of any size in the background, and the schema that documents it ---
     path("imports/", job_api.ImportJobListCreateApi.as_view(), name="import-job-list"),
     path("imports/<uuid:job_id>/", job_api.ImportJobDetailApi.as_view(), name="import-job-detail"),
     path("imports/<uuid:job_id>/commit/", job_api.ImportJobCommitApi.as_view(), name="import-job-commit"),

@@ -2,7 +2,7 @@
 
 Every function here is pure and idempotent: normalising an already-normal value
 returns it unchanged. The database stores only normal values, so its unique
-constraints compare like with like (#2 item 5). Each failure raises
+constraints compare like with like. Each failure raises
 `InvalidValue` with a stable code (`RowErrorCode`) and a sentence for the admin.
 
 Imports call these once per cell for up to a million rows, so the common cases

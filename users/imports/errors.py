@@ -1,15 +1,48 @@
-"""File-level refusals: the whole file can't be imported, and nothing is written."""
+"""What the import services refuse, in the domain's words: a stable code and a sentence, nothing of HTTP.
+
+`ServiceError` is a request the services won't carry out as asked: an option
+the user may not choose, a quota reached, a job in the wrong state. Its code is
+a `RefusalCode`. `ImportRefused` is the special case of a file that can't be
+imported at all (its code a `FileErrorCode`); nothing is written then. Clients
+may switch on the codes. The JSON API turns each code into an HTTP status in
+one table (users/api/errors.py); the command line prints the sentence.
+"""
+
+from enum import StrEnum
+from typing import Any
 
 from users.models.choices import FileErrorCode
 
 
-class ImportRefused(Exception):  # noqa: N818 - a refusal, in the domain's words
-    """The file itself is unusable: not a spreadsheet, damaged, encrypted, a column missing …
+class RefusalCode(StrEnum):
+    INVALID_OPTION = "invalid_option"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
+    NOT_VALIDATED = "not_validated"
+    ALREADY_FINISHED = "already_finished"
+    TOO_LARGE = "too_large"
+    TOO_MANY_CUSTOMERS = "too_many_customers"
+    TOO_MANY_ACTIVE_IMPORTS = "too_many_active_imports"
+    STORAGE_FULL = "storage_full"
 
-    `code` is stable for clients; `message` is a sentence for the admin.
+
+class ServiceError(Exception):
+    """A refusal the client should see: a stable code and a sentence for people.
+
+    `extra` adds keys to the answer for clients that expect them (the
+    frontend's task status reads `status` even on a 404).
     """
 
-    def __init__(self, code: FileErrorCode, message: str) -> None:
+    def __init__(self, code: str, message: str, *, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.extra = extra or {}
+
+
+class ImportRefused(ServiceError):  # noqa: N818 - a refusal, in the domain's words
+    """The file itself is unusable: not a spreadsheet, damaged, encrypted, a column missing …"""
+
+    def __init__(self, code: FileErrorCode, message: str) -> None:
+        super().__init__(code, message)

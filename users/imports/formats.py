@@ -1,8 +1,10 @@
-"""What kind of file an upload really is, and whether it is safe to open (#3 items 1 and 4).
+"""What kind of file an upload really is, and whether it is safe to open.
 
 The type comes from the bytes, never the name: admins rename files, browsers
-send any content type. Every check here reads a few KB or the zip's central
-directory, so a hostile file is refused before any parser or calamine sees it.
+send any content type. Every check here reads a few KB, the zip's central
+directory or the compound file's directory, and every count or size a file
+declares is checked against the file's own size before it is used, so a
+hostile file is refused before any parser or calamine sees it.
 """
 
 import logging
@@ -109,7 +111,7 @@ def detect_format(path: Path) -> DetectedFile:
             members = _check_zip(handle, size)
             return DetectedFile(path, _zip_format(path, members), size, members)
         if head.startswith(OLE_MAGIC):
-            _check_ole(handle)
+            _check_ole(handle, size)
             return DetectedFile(path, SpreadsheetFormat.XLS, size)
     for magic, description in _MAGIC:
         if head.startswith(magic):
@@ -173,8 +175,9 @@ def _zip_kind(path: Path, members: frozenset[str]) -> SpreadsheetFormat:
     if "xl/workbook.xml" in members or _root_document(path, members).startswith("xl/"):
         return SpreadsheetFormat.XLSX
     if "mimetype" in members:
-        with zipfile.ZipFile(path) as archive:
-            mimetype = archive.read("mimetype")[:200].strip()
+        # Only the start: the member may declare (and inflate to) a gigabyte, which the zip checks allow.
+        with zipfile.ZipFile(path) as archive, archive.open("mimetype") as member:
+            mimetype = member.read(200).strip()
         if mimetype == ODS_MIMETYPE:
             return SpreadsheetFormat.ODS
         kind = mimetype.decode("ascii", errors="replace").rsplit(".", 1)[-1]
@@ -276,11 +279,12 @@ def _zip_directory_size(handle: BinaryIO, size: int) -> tuple[int, int]:
     return directory_bytes, entries
 
 
-def _check_ole(handle: BinaryIO) -> None:
+def _check_ole(handle: BinaryIO, size: int) -> None:
     """Refuse OLE files that aren't Excel 97–2003 workbooks; an EncryptedPackage is a password-protected xlsx."""
     try:
-        names = ole_stream_names(handle)
+        names = ole_stream_names(handle, size=size)
     except ValueError as exc:
+        logger.info("Refused a damaged compound file: %s", exc)
         raise _damaged() from exc
     if "encryptedpackage" in names:
         raise ImportRefused(
@@ -297,53 +301,134 @@ def _check_ole(handle: BinaryIO) -> None:
     raise _unsupported("an Office file that is not a spreadsheet")
 
 
-_FREE, _END_OF_CHAIN = 0xFFFFFFFF, 0xFFFFFFFE
-_MAX_DIRECTORY_SECTORS = 10_000
+# Sector ids at and above this are markers (MS-CFB 2.1): free, end of chain, FAT or DIFAT sector.
+_MAX_REGULAR_SECTOR = 0xFFFFFFFA
+_FREE, _END_OF_CHAIN, _NO_STREAM = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFF
+_ENTRY_BYTES = 128
+# An Excel workbook's directory holds a handful of entries (a few dozen with macros or embedded objects); 1 MB
+# of directory is 8,192 entries, far beyond any workbook, and bounds the work a looping tree can ask for.
+_MAX_DIRECTORY_BYTES = 1 * MB
 
 
-def ole_stream_names(handle: BinaryIO) -> set[str]:
-    """The lower-cased names in an OLE2 compound file's directory (MS-CFB §2), or ValueError.
+def ole_stream_names(handle: BinaryIO, *, size: int) -> set[str]:
+    """The lower-cased names at the top of an OLE2 compound file's directory (MS-CFB), or ValueError.
 
     Just enough of the format to tell a workbook from an encrypted package or a
-    Word file without a new dependency: header → FAT → directory chain.
+    Word file. Nothing the header declares is trusted before it is checked
+    against the file's `size`: the number of sectors the file can hold bounds
+    every count and every chain (FAT sector list, DIFAT chain, directory chain,
+    directory tree), and a chain or tree that visits a sector or an entry twice
+    is refused, so a 2 KB file can cost at most a few reads. olefile was
+    measured against the same hostile files and loops on a self-referencing
+    DIFAT whose counts agree (docs/architecture.md, "Reading spreadsheets").
     """
-    handle.seek(0)
-    header = handle.read(512)
-    if len(header) < 512 or not header.startswith(OLE_MAGIC):
-        raise ValueError("short OLE header")
-    sector_shift = struct.unpack_from("<H", header, 0x1E)[0]
-    if sector_shift not in (9, 12):
-        raise ValueError("bad sector size")
-    sector_size = 1 << sector_shift
-    fat_sectors, first_directory = struct.unpack_from("<LL", header, 0x2C)
-    first_difat, difat_count = struct.unpack_from("<LL", header, 0x44)
-    fat_sector_ids = [sid for sid in struct.unpack_from("<109L", header, 0x4C) if sid < 0xFFFFFFFA]
-    next_difat, seen = first_difat, 0
-    while next_difat < 0xFFFFFFFA and seen < difat_count and len(fat_sector_ids) < fat_sectors:
-        block = _sector(handle, next_difat, sector_size)
-        ids = struct.unpack(f"<{sector_size // 4}L", block)
-        fat_sector_ids.extend(sid for sid in ids[:-1] if sid < 0xFFFFFFFA)
-        next_difat, seen = ids[-1], seen + 1
-    fat: list[int] = []
-    for sid in fat_sector_ids[:fat_sectors]:
-        fat.extend(struct.unpack(f"<{sector_size // 4}L", _sector(handle, sid, sector_size)))
-    names: set[str] = set()
-    sid, visited = first_directory, 0
-    while sid not in (_END_OF_CHAIN, _FREE):
-        if sid >= len(fat) or visited > _MAX_DIRECTORY_SECTORS:
-            raise ValueError("broken directory chain")
-        block = _sector(handle, sid, sector_size)
-        for entry in range(0, sector_size, 128):
-            name_length = struct.unpack_from("<H", block, entry + 64)[0]
-            if block[entry + 66] in (1, 2, 5) and 2 <= name_length <= 64:
-                names.add(block[entry : entry + name_length - 2].decode("utf-16-le", errors="replace").lower())
-        sid, visited = fat[sid], visited + 1
-    return names
+    return _CompoundFile(handle, size).top_level_names()
 
 
-def _sector(handle: BinaryIO, sid: int, sector_size: int) -> bytes:
-    handle.seek((sid + 1) * sector_size)
-    block = handle.read(sector_size)
-    if len(block) != sector_size:
-        raise ValueError("sector beyond the end of the file")
-    return block
+class _CompoundFile:
+    """The header, FAT sector list and directory of a compound file, each checked against the file's size."""
+
+    def __init__(self, handle: BinaryIO, size: int) -> None:
+        handle.seek(0)
+        header = handle.read(512)
+        if len(header) < 512 or not header.startswith(OLE_MAGIC):
+            raise ValueError("short OLE header")
+        sector_shift = struct.unpack_from("<H", header, 0x1E)[0]
+        if sector_shift not in (9, 12):
+            raise ValueError(f"sector shift {sector_shift}")
+        self.handle = handle
+        self.sector_size = 1 << sector_shift
+        self.words = self.sector_size // 4
+        # Sector 0 starts after the header's sector; a short last sector is read padded (some writers cut it).
+        self.sectors = -(-size // self.sector_size) - 1
+        if self.sectors < 2:
+            raise ValueError("no room for a FAT and a directory")
+        fat_count, self.first_directory = struct.unpack_from("<LL", header, 0x2C)
+        first_difat, difat_count = struct.unpack_from("<LL", header, 0x44)
+        if not 0 < fat_count <= self.sectors or difat_count > self.sectors:
+            raise ValueError(f"{fat_count} FAT and {difat_count} DIFAT sectors declared in {self.sectors} sectors")
+        listed = list(struct.unpack_from("<109L", header, 0x4C))
+        next_difat, visited = first_difat, set()
+        while len(listed) < fat_count and next_difat not in (_END_OF_CHAIN, _FREE):
+            self._check_new(next_difat, visited, "DIFAT")
+            if len(visited) > difat_count:
+                raise ValueError("DIFAT chain longer than declared")
+            ids = struct.unpack(f"<{self.words}L", self.sector(next_difat))
+            listed.extend(ids[:-1])
+            next_difat = ids[-1]
+        self.fat_sectors = listed[:fat_count]
+        if len(self.fat_sectors) < fat_count:
+            raise ValueError("DIFAT chain shorter than declared")
+        seen: set[int] = set()
+        for sid in self.fat_sectors:
+            self._check_new(sid, seen, "FAT sector list")
+
+    def _check_new(self, sid: int, visited: set[int], what: str) -> None:
+        """Refuse a sector id outside the file, or one this chain has visited already."""
+        if sid >= self.sectors:
+            raise ValueError(f"{what} points at sector {sid:#x}, outside the file's {self.sectors}")
+        if sid in visited:
+            raise ValueError(f"{what} visits sector {sid:#x} twice")
+        visited.add(sid)
+
+    def sector(self, sid: int) -> bytes:
+        self.handle.seek((sid + 1) * self.sector_size)
+        block = self.handle.read(self.sector_size)
+        if len(block) < self.sector_size and sid == self.sectors - 1:
+            block = block.ljust(self.sector_size, b"\0")
+        return block
+
+    def next_sector(self, sid: int) -> int:
+        """The FAT's entry for `sid`: the sector after it in its chain. Read on demand, so the FAT is never held."""
+        index, word = divmod(sid, self.words)
+        if index >= len(self.fat_sectors):
+            raise ValueError(f"sector {sid:#x} is past the FAT")
+        self.handle.seek((self.fat_sectors[index] + 1) * self.sector_size + word * 4)
+        return struct.unpack("<L", self.handle.read(4))[0]
+
+    def directory_sectors(self) -> list[int]:
+        """The directory's chain of sectors, each visited once, within the file and the directory's size cap."""
+        chain: list[int] = []
+        visited: set[int] = set()
+        sid = self.first_directory
+        limit = _MAX_DIRECTORY_BYTES // self.sector_size
+        while sid not in (_END_OF_CHAIN, _FREE):
+            self._check_new(sid, visited, "directory chain")
+            if len(chain) >= limit:
+                raise ValueError("directory over 1 MB")
+            chain.append(sid)
+            sid = self.next_sector(sid)
+        if not chain:
+            raise ValueError("no directory")
+        return chain
+
+    def top_level_names(self) -> set[str]:
+        """Names of the root storage's children, walking its red-black tree with every entry visited once."""
+        chain = self.directory_sectors()
+        per_sector = self.sector_size // _ENTRY_BYTES
+        entries = len(chain) * per_sector
+
+        def entry(sid: int) -> bytes:
+            sector, slot = divmod(sid, per_sector)
+            self.handle.seek((chain[sector] + 1) * self.sector_size + slot * _ENTRY_BYTES)
+            return self.handle.read(_ENTRY_BYTES).ljust(_ENTRY_BYTES, b"\0")
+
+        root = entry(0)
+        if root[66] != 5:
+            raise ValueError("the first directory entry is not the root")
+        names: set[str] = set()
+        visited: set[int] = set()
+        pending = [struct.unpack_from("<L", root, 76)[0]]
+        while pending:
+            sid = pending.pop()
+            if sid == _NO_STREAM:
+                continue
+            if sid >= entries or sid in visited:
+                raise ValueError(f"directory tree visits entry {sid:#x} twice or outside its {entries}")
+            visited.add(sid)
+            block = entry(sid)
+            name_length = struct.unpack_from("<H", block, 64)[0]
+            if block[66] in (1, 2) and 2 <= name_length <= 64:
+                names.add(block[: name_length - 2].decode("utf-16-le", errors="replace").lower())
+            pending.extend(struct.unpack_from("<LL", block, 68))
+        return names

@@ -1,4 +1,4 @@
-"""Stage two of the pipeline: find the header row and map its columns to customer fields (#3 item 3).
+"""Stage two of the pipeline: find the header row and map its columns to customer fields.
 
 Admins' sheets put a title or two above the header, name columns their own way
 ("SHIPPING MARK/CLIENT", "Mobile", "Surname"), add columns of their own and

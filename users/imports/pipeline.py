@@ -4,8 +4,9 @@ Two passes share the chunking, heartbeat, cancellation and progress logs:
 `validate_sheet` checks the whole file and writes nothing but row errors (a dry
 run), `write_sheet` creates and updates customers. A chunk is
 IMPORT_TRANSACTION_ROWS rows: several BULK_CREATE_BATCH_SIZE batches committed
-in one transaction together with the job's counters and checkpoint (#3 item 11),
-so after a crash the job resumes exactly after its last committed chunk.
+in one transaction together with the job's counters and checkpoint, so after a
+crash the job resumes exactly after its last committed chunk. The job's counters
+move through users/imports/lifecycle.py, against the pass's lease.
 """
 
 import logging
@@ -15,11 +16,12 @@ from typing import Protocol
 
 from django.conf import settings
 from django.db import connection, reset_queries, transaction
-from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from users.imports import lifecycle
 from users.imports.dedupe import DuplicateIndex
 from users.imports.errors import ImportRefused
+from users.imports.lifecycle import ChunkOutcome, Lease
 from users.imports.progress import ProgressReporter
 from users.imports.rows import Candidate, Field, HeaderMap, RowProblem, SourceRow
 from users.imports.validate import RowValidator
@@ -52,10 +54,6 @@ class Sheet(Protocol):
 
 class ImportCancelled(Exception):  # noqa: N818 - a state, not an error
     """Someone pressed Cancel; the pass stops at the chunk boundary it has reached."""
-
-
-class LostOwnership(Exception):  # noqa: N818
-    """Another worker has claimed this job (ours was thought dead); stop without writing more."""
 
 
 @dataclass
@@ -97,7 +95,7 @@ def validated_chunks(sheet: Sheet, *, chunk_rows: int, row_limit: int | None = N
         for row in sheet.data_rows():
             outcome = validator.validate(row)
             if outcome is None:
-                continue  # an empty row: skipped and not counted (#3 item 5)
+                continue  # an empty row: skipped and not counted
             total += 1
             if row_limit is not None and total > row_limit:
                 raise ImportRefused(
@@ -162,26 +160,22 @@ def _header_labels(header: HeaderMap) -> dict[Field, str]:
 
 
 class _Pass:
-    """What both passes share: the job, its owner token, heartbeat and cancellation."""
+    """What both passes share: the job, its lease, heartbeat and cancellation."""
 
-    def __init__(self, job: ImportJob, sheet: Sheet, *, worker_id: str) -> None:
+    def __init__(self, job: ImportJob, sheet: Sheet, *, lease: Lease) -> None:
         self.job = job
         self.sheet = sheet
-        self.worker_id = worker_id
+        self.lease = lease
         self.job_id = str(job.id)
         self.labels = _header_labels(sheet.header)
         self.chunk_rows = settings.IMPORT_TRANSACTION_ROWS
         self._last_beat = timezone.now()
 
-    def owned(self) -> QuerySet[ImportJob]:
-        return ImportJob.objects.filter(id=self.job.id, worker_id=self.worker_id)
-
-    def beat(self, *, force: bool = False) -> None:
+    def beat(self) -> None:
         """Keep the heartbeat fresh during stretches with no commit (replaying chunks after a resume)."""
         now = timezone.now()
-        if force or (now - self._last_beat).total_seconds() >= HEARTBEAT_SECONDS:
-            if not self.owned().update(heartbeat_at=now):
-                raise LostOwnership
+        if (now - self._last_beat).total_seconds() >= HEARTBEAT_SECONDS:
+            lifecycle.heartbeat(self.lease)
             self._last_beat = now
 
     def end_chunk(self) -> None:
@@ -191,7 +185,7 @@ class _Pass:
         carrying a chunk's 2,000-value arrays: hundreds of MB on a long import.
         """
         reset_queries()
-        if ImportJob.objects.filter(id=self.job.id, cancel_requested=True).exists():
+        if lifecycle.cancel_is_requested(job_id=self.job.id):
             raise ImportCancelled
 
 
@@ -203,12 +197,12 @@ def validate_sheet(
     job: ImportJob,
     sheet: Sheet,
     *,
-    worker_id: str,
+    lease: Lease,
     row_limit: int | None = None,
     collect: ValidateCollector | None = None,
 ) -> None:
     """Check every row of the sheet and record what an import would do; write no customers."""
-    run = _Pass(job, sheet, worker_id=worker_id)
+    run = _Pass(job, sheet, lease=lease)
     ImportRowError.objects.filter(job=job).delete()
     estimated = sheet.estimated_rows or 0
     reporter = ProgressReporter(job_id=run.job_id, total_rows=estimated)
@@ -243,20 +237,17 @@ def validate_sheet(
         reporter.memory.tick()
         with transaction.atomic():
             save_problems(job, problems)
-            if not run.owned().update(
-                heartbeat_at=timezone.now(),
+            lifecycle.record_validation_progress(
+                lease,
                 processed_rows=counts["total_rows"],
                 total_rows=max(estimated, counts["total_rows"]),
                 rows_per_second=reporter.rows_per_second,
                 eta_seconds=reporter.eta_seconds(counts["total_rows"]),
-            ):
-                raise LostOwnership
+            )
         if collect is not None:
             collect(chunk, matches)
         run.end_chunk()
-    # The pass's verdict, exact now whatever the sheet's dimension claimed.
-    if not run.owned().update(**counts, processed_rows=counts["total_rows"], eta_seconds=None):
-        raise LostOwnership
+    lifecycle.record_validation_verdict(lease, counts=counts)
     job.refresh_from_db()
     logger.info(
         "%s job=%s rows=%d valid_candidates=%d failed=%d skipped=%d duplicates_in_file=%d seconds=%.2f",
@@ -276,12 +267,12 @@ def write_sheet(
     job: ImportJob,
     sheet: Sheet,
     *,
-    worker_id: str,
+    lease: Lease,
     user: User | None,
     collect: WriteCollector | None = None,
 ) -> None:
     """Create and update customers from the sheet, resuming after `job.checkpoint`."""
-    run = _Pass(job, sheet, worker_id=worker_id)
+    run = _Pass(job, sheet, lease=lease)
     total = job.total_rows or sheet.estimated_rows or 0
     reporter = ProgressReporter(job_id=run.job_id, total_rows=total, already_failed=job.failed_count)
     checkpoint = job.checkpoint
@@ -321,20 +312,19 @@ def write_sheet(
             processed += chunk.rows
             created += len(result.created)
             failed += chunk_failed
-            if not run.owned().update(
-                checkpoint=chunk.last_row,
-                heartbeat_at=timezone.now(),
-                processed_rows=F("processed_rows") + chunk.rows,
-                created_count=F("created_count") + len(result.created),
-                updated_count=F("updated_count") + len(result.updated),
-                skipped_count=F("skipped_count") + result.skipped,
-                failed_count=F("failed_count") + chunk_failed,
-                duplicates_in_file=F("duplicates_in_file") + len(chunk.duplicates),
-                existing_matches=F("existing_matches") + result.existing_matches,
-                rows_per_second=reporter.rows_per_second,
-                eta_seconds=reporter.eta_seconds(processed),
-            ):
-                raise LostOwnership
+            outcome = ChunkOutcome(
+                last_row=chunk.last_row,
+                rows=chunk.rows,
+                created=len(result.created),
+                updated=len(result.updated),
+                skipped=result.skipped,
+                failed=chunk_failed,
+                duplicates_in_file=len(chunk.duplicates),
+                existing_matches=result.existing_matches,
+            )
+            lifecycle.record_chunk(
+                lease, outcome, rows_per_second=reporter.rows_per_second, eta_seconds=reporter.eta_seconds(processed)
+            )
         checkpoint = chunk.last_row
         reporter.log_failures([p for p in problems if p.outcome == RowOutcome.FAILED])
         reporter.log_progress(processed=processed, created=created, failed=failed)

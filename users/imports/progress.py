@@ -1,7 +1,7 @@
 """Progress of a running import: rates, ETA, and the tagged log lines ops read.
 
 `[BULK-CREATE-PROGRESS]` goes out for the first batch, the last, and at most
-every PROGRESS_LOG_SECONDS in between (#3 item 16), so a million-row import
+every PROGRESS_LOG_SECONDS in between, so a million-row import
 writes about thirty lines, not forty thousand.
 """
 

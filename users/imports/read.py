@@ -40,7 +40,8 @@ class ImportSheet:
         """Each non-empty row below the header, in order, numbered as Excel numbers it; from the top on every call.
 
         Cells are Python values (str, int, float, bool, date, datetime; a
-        formula gives its cached value) and every row has exactly
+        formula gives its cached value, or its text such as "=A2&B2" when the
+        file has none, which the validator explains) and every row has exactly
         `max(header.columns.values()) + 1` cells, so `row.cells[index]` is safe
         for every mapped column. Columns right of the last mapped one are not
         read, and a row with nothing in the mapped columns counts as empty.

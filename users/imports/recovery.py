@@ -7,34 +7,32 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import TaskResultStatus
 
+from users.imports import lifecycle
 from users.logtags import LogTag
 from users.models import ImportJob, ImportStatus
+from users.models.imports import WORKING_STATUSES
 
 logger = logging.getLogger(__name__)
 
-RESUMABLE_STATUSES = (ImportStatus.RUNNING, ImportStatus.VALIDATING)
 PENDING_TASK_STATUSES = (TaskResultStatus.READY, TaskResultStatus.RUNNING)
 
 
 def requeue_stale_imports(*, stale_after_seconds: int) -> list[str]:
     """Re-enqueue each import that is running but has not beaten its heart lately.
 
-    Each claim is an optimistic `filter(...).update(...)` on the old heartbeat,
+    Each release is conditional on the old heartbeat (lifecycle.release_stale),
     so when several workers sweep at once exactly one of them re-queues a job.
     """
     from users.imports.tasks import enqueue_import_job
 
     cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
-    stale = ImportJob.objects.filter(status__in=RESUMABLE_STATUSES, heartbeat_at__lt=cutoff).values_list(
+    stale = ImportJob.objects.filter(status__in=WORKING_STATUSES, heartbeat_at__lt=cutoff).values_list(
         "id", "heartbeat_at", "status"
     )
     requeued: list[str] = []
     for job_id, heartbeat_at, status in stale:
         with transaction.atomic():
-            claimed = ImportJob.objects.filter(id=job_id, heartbeat_at=heartbeat_at, status=status).update(
-                heartbeat_at=timezone.now(), worker_id=""
-            )
-            if claimed:
+            if lifecycle.release_stale(job_id=job_id, status=status, heartbeat_at=heartbeat_at):
                 enqueue_import_job(job_id=job_id)
                 requeued.append(str(job_id))
                 logger.warning(
@@ -70,10 +68,7 @@ def requeue_orphaned_imports(*, older_than_seconds: int) -> list[str]:
         if has_task:
             continue
         with transaction.atomic():
-            claimed = ImportJob.objects.filter(id=job_id, status=ImportStatus.QUEUED, updated_at=updated_at).update(
-                updated_at=timezone.now()
-            )
-            if claimed:
+            if lifecycle.touch_orphan(job_id=job_id, updated_at=updated_at):
                 enqueue_import_job(job_id=job_id)
                 requeued.append(str(job_id))
                 logger.warning(

@@ -12,18 +12,17 @@ committed rows stay, and its quota slot and stored bytes are freed.
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.db.models import Q
 from django.utils import timezone
 
+from users.imports import lifecycle
 from users.logtags import LogTag
 from users.models import FileErrorCode, ImportJob, ImportStatus
-from users.models.imports import FINISHED_STATUSES
+from users.models.imports import FINISHED_STATUSES, UNFINISHED_STATUSES
 
 logger = logging.getLogger(__name__)
-
-UNFINISHED_STATUSES = (ImportStatus.QUEUED, ImportStatus.VALIDATING, ImportStatus.VALIDATED, ImportStatus.RUNNING)
 
 
 def _expired_message(status: str, days: int) -> str:
@@ -48,7 +47,7 @@ def _delete_file(job: ImportJob) -> bool:
     if not job.file:
         return False
     job.file.delete(save=False)
-    ImportJob.objects.filter(id=job.id).update(file="", file_deleted_at=timezone.now())
+    lifecycle.file_deleted(job_id=job.id)
     return True
 
 
@@ -61,8 +60,7 @@ def import_jobs_expire(*, older_than_days: int) -> list[uuid.UUID]:
     heartbeat read, so a worker that claims the job meanwhile wins and the job
     is not touched.
     """
-    now = timezone.now()
-    cutoff = now - timedelta(days=older_than_days)
+    cutoff = timezone.now() - timedelta(days=older_than_days)
     stuck = (
         ImportJob.objects.filter(status__in=UNFINISHED_STATUSES, created_at__lt=cutoff, updated_at__lt=cutoff)
         .filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=cutoff))
@@ -70,7 +68,10 @@ def import_jobs_expire(*, older_than_days: int) -> list[uuid.UUID]:
     )
     expired: list[uuid.UUID] = []
     for job_id, status, heartbeat_at in list(stuck):
-        if not _expire(job_id=job_id, status=status, heartbeat_at=heartbeat_at, now=now, days=older_than_days):
+        message = _expired_message(status, older_than_days)
+        if not lifecycle.expire(
+            job_id=job_id, status=status, heartbeat_at=heartbeat_at, code=FileErrorCode.EXPIRED, message=message
+        ):
             continue
         expired.append(job_id)
         _delete_file(ImportJob.objects.only("id", "file").get(id=job_id))
@@ -83,20 +84,6 @@ def import_jobs_expire(*, older_than_days: int) -> list[uuid.UUID]:
             extra={"job_id": str(job_id), "status": status},
         )
     return expired
-
-
-def _expire(*, job_id: uuid.UUID, status: str, heartbeat_at: datetime | None, now: datetime, days: int) -> bool:
-    return bool(
-        ImportJob.objects.filter(id=job_id, status=status, heartbeat_at=heartbeat_at).update(
-            status=ImportStatus.FAILED,
-            worker_id="",
-            error_code=FileErrorCode.EXPIRED,
-            error_message=_expired_message(status, days),
-            finished_at=now,
-            eta_seconds=None,
-            updated_at=now,
-        )
-    )
 
 
 def import_files_prune(*, older_than_days: int) -> int:

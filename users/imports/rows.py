@@ -22,7 +22,7 @@ class Field(StrEnum):
     REGION = "region"
 
 
-# The template's columns, in order (#3 item 3, #4 item 6); also the layout of the error report.
+# The template's columns, in order; also the layout of the error report.
 TEMPLATE_COLUMNS: tuple[tuple[Field, str], ...] = (
     (Field.SHIPPING_MARK, "Shipping Mark"),
     (Field.FIRST_NAME, "First Name"),

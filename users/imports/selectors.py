@@ -1,9 +1,13 @@
 """Read-side queries for imports: who may see which jobs, and their rejected rows."""
 
+import uuid
+from datetime import datetime
+
 from django.db.models import QuerySet
 
-from users.api.permissions import user_sees_all_imports
+from users.accounts.permissions import user_sees_all_imports
 from users.models import ImportJob, ImportRowError, User
+from users.models.imports import ACTIVE_STATUSES
 
 
 def import_jobs_visible_to(*, user: User) -> QuerySet[ImportJob]:
@@ -12,6 +16,23 @@ def import_jobs_visible_to(*, user: User) -> QuerySet[ImportJob]:
     if user_sees_all_imports(user):
         return jobs
     return jobs.filter(created_by=user)
+
+
+def import_job_visible_to(*, user: User, job_id: uuid.UUID | None) -> ImportJob | None:
+    """The job if `user` may see it, in one query; None otherwise (someone else's job included, so ids don't leak)."""
+    if job_id is None:
+        return None
+    return import_jobs_visible_to(user=user).filter(id=job_id).first()
+
+
+def import_job_in_progress_for(*, user: User, since: datetime) -> ImportJob | None:
+    """The user's own newest import started since `since` and still on its way, so leaving the page doesn't lose it."""
+    return (
+        ImportJob.objects.filter(created_by=user, status__in=ACTIVE_STATUSES, created_at__gte=since)
+        .order_by("-created_at")
+        .only("id")
+        .first()
+    )
 
 
 def import_row_errors(*, job: ImportJob) -> QuerySet[ImportRowError]:

@@ -18,19 +18,17 @@ from django.core.files.base import ContentFile, File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.db.models import Sum
-from django.utils import timezone
-from rest_framework import status
 
-from users.api.errors import ServiceError
-from users.api.permissions import (
+from users.accounts.permissions import (
     user_can_send_welcome_sms,
     user_can_update_customers,
     user_may_cancel_import,
     user_may_commit_import,
 )
-from users.imports.errors import ImportRefused
+from users.imports import lifecycle
+from users.imports.errors import ImportRefused, RefusalCode, ServiceError
 from users.imports.formats import detect_format
-from users.imports.jobs import new_worker_token, open_job_sheet
+from users.imports.jobs import open_job_sheet
 from users.imports.payload import PayloadSheet, write_payload
 from users.imports.pipeline import Chunk, validate_sheet, write_sheet
 from users.imports.rows import Candidate, RowProblem
@@ -58,7 +56,8 @@ QUOTA_LOCK_KEY = 0x5052_494D  # "PRIM"
 def _check_policy(on_duplicate: str) -> None:
     if on_duplicate not in DuplicatePolicy.values:
         raise ServiceError(
-            "invalid_option", f"on_duplicate must be one of {', '.join(DuplicatePolicy.values)}; got {on_duplicate!r}."
+            RefusalCode.INVALID_OPTION,
+            f"on_duplicate must be one of {', '.join(DuplicatePolicy.values)}; got {on_duplicate!r}.",
         )
 
 
@@ -66,17 +65,15 @@ def import_options_check(*, user: User, on_duplicate: str, send_sms: bool) -> No
     """Refuse (403, with a sentence) an option that reaches further than importing: each needs its own permission."""
     if on_duplicate == DuplicatePolicy.UPDATE and not user_can_update_customers(user):
         raise ServiceError(
-            "permission_denied",
+            RefusalCode.PERMISSION_DENIED,
             "Updating existing customers needs the permission to change customers (users.change_customer). "
             "Import with on_duplicate=skip, or ask an administrator for that permission.",
-            http_status=status.HTTP_403_FORBIDDEN,
         )
     if send_sms and not user_can_send_welcome_sms(user):
         raise ServiceError(
-            "permission_denied",
+            RefusalCode.PERMISSION_DENIED,
             "Welcome texts need the permission to send them (users.send_welcome_sms). "
             "Import without send_sms, or ask an administrator for that permission.",
-            http_status=status.HTTP_403_FORBIDDEN,
         )
 
 
@@ -98,10 +95,9 @@ def import_quota_check(*, user: User, new_bytes: int, new_active: int = 1) -> No
         active = ImportJob.objects.filter(created_by=user, status__in=ACTIVE_STATUSES).count()
         if active + new_active > limit:
             raise ServiceError(
-                "too_many_active_imports",
+                RefusalCode.TOO_MANY_ACTIVE_IMPORTS,
                 f"You already have {active} imports waiting or running, and each person may have {limit} at "
                 "a time. Wait for one to finish, or cancel one, then try again.",
-                http_status=status.HTTP_429_TOO_MANY_REQUESTS,
             )
     capacity = settings.IMPORT_MAX_STORED_BYTES
     if capacity and new_bytes:
@@ -111,11 +107,10 @@ def import_quota_check(*, user: User, new_bytes: int, new_active: int = 1) -> No
             # file is within the upload limit) nor 429 (not this client's doing); it clears by itself
             # as retention deletes old uploads.
             raise ServiceError(
-                "storage_full",
+                RefusalCode.STORAGE_FULL,
                 f"The server's space for uploaded files is full ({stored / MB:.1f} of {capacity / MB:.0f} MB "
                 f"in use; this upload needs {new_bytes / MB:.1f} MB). Old uploads are deleted after "
                 f"{settings.IMPORT_FILE_RETENTION_DAYS} days; try again later, or ask an administrator.",
-                http_status=status.HTTP_507_INSUFFICIENT_STORAGE,
             )
 
 
@@ -156,9 +151,8 @@ def _log_upload(job: ImportJob, user: User) -> None:
 def _store_upload(job: ImportJob, uploaded_file: UploadedFile) -> None:
     if uploaded_file.size is not None and uploaded_file.size > settings.IMPORT_MAX_UPLOAD_SIZE:
         raise ServiceError(
-            "too_large",
+            RefusalCode.TOO_LARGE,
             f"The file is {uploaded_file.size / MB:.1f} MB; the limit is {settings.IMPORT_MAX_UPLOAD_SIZE // MB} MB.",
-            http_status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     job.original_filename = (uploaded_file.name or "upload")[:255]
     job.file_size = uploaded_file.size or 0
@@ -255,7 +249,7 @@ def import_job_create_from_payload(
 
 def _refuse_unless(allowed: bool, message: str) -> None:
     if not allowed:
-        raise ServiceError("permission_denied", message, http_status=status.HTTP_403_FORBIDDEN)
+        raise ServiceError(RefusalCode.PERMISSION_DENIED, message)
 
 
 def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
@@ -273,21 +267,7 @@ def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
     with transaction.atomic():
         _quota_lock()
         import_quota_check(user=user, new_bytes=0)
-        claimed = ImportJob.objects.filter(id=job.id, status=ImportStatus.VALIDATED).update(
-            status=ImportStatus.QUEUED,
-            dry_run=False,
-            started_at=None,
-            processed_rows=0,
-            failed_count=0,
-            skipped_count=0,
-            duplicates_in_file=0,
-            existing_matches=0,
-            checkpoint=0,
-            rows_per_second=0,
-            cancel_requested=False,
-            # A sign of life for retention: a dry run committed late is not "left unfinished" since its upload.
-            updated_at=timezone.now(),
-        )
+        claimed = lifecycle.commit(job_id=job.id)
         if claimed:
             # The commit pass records its own outcome for every row.
             job.row_errors.all().delete()
@@ -295,9 +275,8 @@ def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
     if not claimed:
         job.refresh_from_db()
         raise ServiceError(
-            "not_validated",
+            RefusalCode.NOT_VALIDATED,
             f"Only a validated import can be committed; this one is {job.get_status_display().lower()}.",
-            http_status=status.HTTP_409_CONFLICT,
         )
     logger.info(
         "%s job=%s committed by user id %s", LogTag.EXCEL_UPLOAD_START, job.id, user.pk, extra={"job_id": str(job.id)}
@@ -316,22 +295,12 @@ def import_job_cancel(*, job: ImportJob, user: User) -> ImportJob:
         user_may_cancel_import(user, job.created_by_id),
         "Only the person who started this import (or a superuser) may cancel it; you may follow it.",
     )
-    now = timezone.now()
-    waiting = (ImportStatus.QUEUED, ImportStatus.VALIDATED)
-    stopped = ImportJob.objects.filter(id=job.id, status__in=waiting, worker_id="").update(
-        status=ImportStatus.CANCELLED, cancel_requested=True, finished_at=now
-    )
-    if not stopped:
-        requested = ImportJob.objects.filter(
-            id=job.id, status__in=(*waiting, ImportStatus.VALIDATING, ImportStatus.RUNNING)
-        ).update(cancel_requested=True)
-        if not requested:
-            job.refresh_from_db()
-            raise ServiceError(
-                "already_finished",
-                f"The import has already ended ({job.get_status_display().lower()}).",
-                http_status=status.HTTP_409_CONFLICT,
-            )
+    if not lifecycle.cancel(job_id=job.id):
+        job.refresh_from_db()
+        raise ServiceError(
+            RefusalCode.ALREADY_FINISHED,
+            f"The import has already ended ({job.get_status_display().lower()}).",
+        )
     logger.info(
         "%s job=%s cancel requested by user id %s", LogTag.IMPORT_CANCEL, job.id, user.pk, extra={"job_id": str(job.id)}
     )
@@ -361,10 +330,7 @@ def import_preview(
     import_quota_check(user=user, new_bytes=uploaded_file.size or 0)
     job = ImportJob(created_by=user, source=ImportSource.FILE, on_duplicate=on_duplicate, dry_run=True)
     _store_upload(job, uploaded_file)
-    worker_id = f"inline:{new_worker_token()}"
-    job.worker_id = worker_id
-    job.status = ImportStatus.VALIDATING
-    job.started_at = job.heartbeat_at = timezone.now()
+    lease = lifecycle.hold_for_request(job, status=ImportStatus.VALIDATING)
     _save_within_quota(job, user=user)
     _log_upload(job, user)
     candidates: list[Candidate] = []
@@ -383,16 +349,10 @@ def import_preview(
 
     try:
         with open_job_sheet(job) as sheet:
-            validate_sheet(job, sheet, worker_id=worker_id, row_limit=settings.IMPORT_INLINE_MAX_ROWS, collect=collect)
+            validate_sheet(job, sheet, lease=lease, row_limit=settings.IMPORT_INLINE_MAX_ROWS, collect=collect)
             unknown = sheet.header.unknown_columns
     except ImportRefused as refusal:
-        ImportJob.objects.filter(id=job.id).update(
-            status=ImportStatus.FAILED,
-            worker_id="",
-            error_code=refusal.code,
-            error_message=refusal.message,
-            finished_at=timezone.now(),
-        )
+        lifecycle.fail(lease, code=refusal.code, message=refusal.message)
         logger.warning(
             "%s job=%s code=%s %s",
             LogTag.EXCEL_UPLOAD_REFUSED,
@@ -402,8 +362,7 @@ def import_preview(
             extra={"job_id": str(job.id)},
         )
         raise
-    ImportJob.objects.filter(id=job.id).update(status=ImportStatus.VALIDATED, worker_id="")
-    job.refresh_from_db()
+    job = lifecycle.finish(lease, status=ImportStatus.VALIDATED)
     return ImportPreview(
         job=job,
         total_rows=job.total_rows,
@@ -445,18 +404,15 @@ def customer_bulk_create(
     """
     _check_policy(on_duplicate)
     import_options_check(user=user, on_duplicate=on_duplicate, send_sms=False)
-    worker_id = f"inline:{new_worker_token()}"
-    job = ImportJob.objects.create(
+    job = ImportJob(
         created_by=user,
         source=ImportSource.PAYLOAD,
         on_duplicate=on_duplicate,
         original_filename="(request body)",
-        status=ImportStatus.RUNNING,
-        worker_id=worker_id,
         total_rows=len(customers),
-        started_at=timezone.now(),
-        heartbeat_at=timezone.now(),
     )
+    lease = lifecycle.hold_for_request(job, status=ImportStatus.RUNNING)
+    job.save()
     _log_upload(job, user)
     sheet = PayloadSheet(items=customers)
     by_row = {row.number: item for row, item in zip(sheet.data_rows(), customers, strict=True)}
@@ -475,9 +431,6 @@ def customer_bulk_create(
             reason = problem.reason if problem.code != RowErrorCode.ALREADY_EXISTS else f"Skipped: {problem.reason}"
             failed.append(BulkCreateFailure(by_row.get(row_number, {}), reason, row_number))
 
-    write_sheet(job, sheet, worker_id=worker_id, user=user, collect=collect)
-    ImportJob.objects.filter(id=job.id).update(
-        status=ImportStatus.COMPLETE, worker_id="", finished_at=timezone.now(), total_rows=len(customers)
-    )
-    job.refresh_from_db()
+    write_sheet(job, sheet, lease=lease, user=user, collect=collect)
+    job = lifecycle.finish(lease, status=ImportStatus.COMPLETE, total_rows=len(customers))
     return BulkCreateResult(job=job, created=created, failed=failed)

@@ -6,7 +6,10 @@ from django.db import transaction
 from django_tasks import task
 
 
-@task(queue_name="imports")
+# The default queue: `manage.py run_worker` runs every queue, and django-tasks-db's own `manage.py db_worker`,
+# started as its documentation says (default queue only), runs imports too; only run_worker also resumes crashed
+# imports and prunes old uploads (docs/operations.md).
+@task()
 def run_import_job(job_id: str) -> None:
     from users.imports.jobs import import_job_run
 

@@ -1,11 +1,13 @@
 """The write stage: match candidates against existing customers, then create or update them.
 
-One chunk of candidates at a time, inside the caller's transaction: three `__in`
-lookups find every existing customer that shares a phone, a shipping mark or an
-email with the chunk, then creates go out in `bulk_create` batches of
-BULK_CREATE_BATCH_SIZE. The database's unique constraints have the last word: if
-a concurrent import wins a race between our lookup and our insert, the batch is
-retried row by row and the loser is reported as a duplicate, never a crash.
+One chunk of candidates at a time, inside the caller's transaction: one query
+finds every existing customer that shares a phone, a shipping mark or an email
+with the chunk (on PostgreSQL three array parameters, `= ANY(%s)`; on SQLite
+`IN` lists), then the creates go out in one `COPY` on PostgreSQL, or in
+`bulk_create` batches of BULK_CREATE_BATCH_SIZE on SQLite. The database's
+unique constraints have the last word: if a concurrent import wins a race
+between our lookup and our insert, the chunk is retried row by row and the
+loser is reported as `already_exists` with the winner's id, never a crash.
 """
 
 import logging

@@ -14,7 +14,15 @@ from users.models.choices import (
     RowOutcome,
 )
 
+# The status sets, defined once (users/imports/lifecycle.py draws the transitions between them).
+# Work to do or being done: what a worker may claim and what the per-user quota counts.
 ACTIVE_STATUSES = (ImportStatus.QUEUED, ImportStatus.VALIDATING, ImportStatus.RUNNING)
+# A pass in progress, holding a lease: what a dead holder leaves behind for the sweep to resume.
+WORKING_STATUSES = (ImportStatus.VALIDATING, ImportStatus.RUNNING)
+# Nothing running, waiting for a worker or for the admin's commit: cancelled at once.
+WAITING_STATUSES = (ImportStatus.QUEUED, ImportStatus.VALIDATED)
+# Not ended yet: what retention must not leave holding a file forever.
+UNFINISHED_STATUSES = (*ACTIVE_STATUSES, ImportStatus.VALIDATED)
 FINISHED_STATUSES = (ImportStatus.COMPLETE, ImportStatus.FAILED, ImportStatus.CANCELLED)
 
 
@@ -28,8 +36,10 @@ def import_upload_path(job: "ImportJob", filename: str) -> str:
 class ImportJob(models.Model):
     """The state of one import, durable enough to resume after a crash.
 
-    `checkpoint` is the number of data rows whose outcome is committed; it moves
-    in the same transaction as the customers and row errors it covers (#3 item 11).
+    `checkpoint` is the source row number (as Excel numbers rows) up to which every
+    row's outcome is committed; it moves in the same transaction as the customers
+    and row errors it covers, so a crashed job resumes exactly after it. Its state
+    changes only through users/imports/lifecycle.py.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -13,11 +13,11 @@ from django.db import DatabaseError
 from django.db.models import Count
 from django.utils import timezone
 
-from users.models import ImportJob, ImportStatus
+from users.models import ImportJob
+from users.models.imports import WORKING_STATUSES
 from users.monitoring.processes import ContainerMemory, StackMemory, container_memory_get, stack_memory_get
 
 # The statuses in which a task worker is busy with the job (the same ones recovery resumes).
-RUNNING_STATUSES = (ImportStatus.VALIDATING, ImportStatus.RUNNING)
 RUNNING_JOBS_SHOWN = 20
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def service_metrics_get(*, anchor_pid: int | None = None, root_pid: int | None =
 
 def _running_jobs() -> tuple[RunningJob, ...]:
     jobs = (
-        ImportJob.objects.filter(status__in=RUNNING_STATUSES)
+        ImportJob.objects.filter(status__in=WORKING_STATUSES)
         .order_by("created_at")
         .values_list("id", "status", "processed_rows", "total_rows", "rows_per_second", "heartbeat_at", "worker_id")[
             :RUNNING_JOBS_SHOWN

@@ -1,4 +1,4 @@
-"""Which processes make up the running service, and how much memory each holds (#7 item 4).
+"""Which processes make up the running service, and how much memory each holds.
 
 One Render instance runs the supervisor, the gunicorn master, its web worker(s)
 and the task worker(s) (primepre/supervisor.py). They are recognised by their

@@ -1,6 +1,6 @@
 """Where a text goes — Twilio, the log, or nowhere — chosen by settings.SMS_BACKEND.
 
-SMS is optional (#6): with Twilio unconfigured nothing here fails, and the
+SMS is optional: with Twilio unconfigured nothing here fails, and the
 twilio library is imported only when a message is actually sent through it, so
 the web process and imports never pay for it. Each backend reports a failure as
 an `SmsSendError` that says whether trying again could help, so the retry code

@@ -4,7 +4,7 @@ Every text is an SmsMessage row, unique per (customer, import), so queueing twic
 adds nothing. Sending claims a row queued→sending with an optimistic
 `filter(...).update(...)` and commits that before calling Twilio: a second run
 can't claim it too, and a row a dead worker left in `sending` is marked failed
-("outcome unknown"), never sent again — at most once beats a double text (#6).
+("outcome unknown"), never sent again — at most once beats a double text.
 
 Two limits keep texts from being abused (users/sms/limits.py): a number outside
 SMS_ALLOWED_COUNTRIES is recorded `refused` when texts are queued, and once the

@@ -11,7 +11,9 @@ from django_tasks import task
 SMS_TASK_PRIORITY = -10
 
 
-@task(queue_name="sms", priority=SMS_TASK_PRIORITY)
+# The default queue, as imports use: django-tasks-db's own `manage.py db_worker`, started as its documentation
+# says, runs them too. The priority, not the queue, keeps texts behind imports.
+@task(priority=SMS_TASK_PRIORITY)
 def send_import_sms(job_id: str) -> None:
     from users.sms.services import sms_send_for_import
 

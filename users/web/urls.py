@@ -1,4 +1,4 @@
-"""The admin's import pages (#5): /imports/, one import's page, its customers, and the history."""
+"""The admin's import pages: /imports/, one import's page, its customers, and the history."""
 
 from django.urls import path
 

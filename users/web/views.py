@@ -3,7 +3,7 @@
 The pages hold no import logic: the upload, preview, commit, progress and
 cancel steps are the job API's (users/api/imports.py), which the page's script
 calls with the session cookie and the CSRF token. These views only decide who
-may see a page and render what the database already knows (#5).
+may see a page and render what the database already knows.
 """
 
 import logging
@@ -15,7 +15,6 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
@@ -23,23 +22,26 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from users.api.permissions import (
+from users.accounts.permissions import (
     user_can_import,
     user_can_send_welcome_sms,
     user_can_update_customers,
     user_can_view_customers,
 )
-from users.models import Customer, DuplicatePolicy, ImportJob, ImportStatus, User
+from users.imports.selectors import import_job_in_progress_for, import_job_visible_to, import_jobs_visible_to
+from users.models import Customer, DuplicatePolicy, ImportJob, User
+from users.sms.backends import sms_enabled
 
 logger = logging.getLogger(__name__)
 
 HISTORY_PAGE_SIZE = 25
 CUSTOMERS_PAGE_SIZE = 50
-# A job started this recently and still active is shown again when the admin comes back to /imports/ (#5 item 3).
+# A job started this recently and still active is shown again when the admin comes back to /imports/.
 RESUME_WINDOW = timedelta(hours=24)
 # How often the page asks the job API for progress; the API is built for one poll a second per client.
 POLL_INTERVAL_MS = 1000
-ACCEPTED_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv")
+# What the readers read (users/imports/formats.py); .xlsm is an .xlsx with macros, which are never run.
+ACCEPTED_EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
 
 
 class _View(Protocol):
@@ -59,41 +61,12 @@ def import_staff_required(view: _View) -> _View:
     return wrapper
 
 
-def _jobs_visible_to(user: User) -> QuerySet[ImportJob]:
-    from users.imports.selectors import import_jobs_visible_to
-
-    return import_jobs_visible_to(user=user)
-
-
 def _visible_job(user: User, job_id: uuid.UUID) -> ImportJob:
     # Another admin's job answers 404, like the API, so ids don't leak.
-    job = _jobs_visible_to(user).filter(id=job_id).first()
+    job = import_job_visible_to(user=user, job_id=job_id)
     if job is None:
         raise Http404("No such import.")
     return job
-
-
-def _resumable_job(user: User) -> ImportJob | None:
-    """The admin's own import that is still on its way, so leaving the page doesn't lose it."""
-    return (
-        ImportJob.objects.filter(
-            created_by=user,
-            status__in=(ImportStatus.QUEUED, ImportStatus.VALIDATING, ImportStatus.RUNNING),
-            created_at__gte=timezone.now() - RESUME_WINDOW,
-        )
-        .order_by("-created_at")
-        .only("id")
-        .first()
-    )
-
-
-def _sms_enabled() -> bool:
-    """Whether this server can send texts, so the page can say so beside the SMS checkbox (#6)."""
-    try:
-        from users.sms.backends import sms_enabled
-    except ImportError:  # the SMS module lands separately; until then only the setting can tell
-        return settings.SMS_BACKEND != "disabled"
-    return sms_enabled()
 
 
 def _page_config(request: HttpRequest, job: ImportJob | None) -> dict[str, Any]:
@@ -133,7 +106,10 @@ def _page_config(request: HttpRequest, job: ImportJob | None) -> dict[str, Any]:
 @import_staff_required
 def import_page(request: HttpRequest, job_id: uuid.UUID | None = None) -> HttpResponse:
     """The upload form, or the given (or still running) import's preview, progress or summary."""
-    job = _visible_job(request.user, job_id) if job_id else _resumable_job(request.user)
+    if job_id:
+        job = _visible_job(request.user, job_id)
+    else:
+        job = import_job_in_progress_for(user=request.user, since=timezone.now() - RESUME_WINDOW)
     context = {
         "job": job,
         "page_config": _page_config(request, job),
@@ -141,7 +117,7 @@ def import_page(request: HttpRequest, job_id: uuid.UUID | None = None) -> HttpRe
         # Options reaching further than importing are offered only to those the API lets choose them.
         "can_update_customers": user_can_update_customers(request.user),
         "can_send_sms": user_can_send_welcome_sms(request.user),
-        "sms_enabled": _sms_enabled(),
+        "sms_enabled": sms_enabled(),
         "max_upload_mb": settings.IMPORT_MAX_UPLOAD_SIZE // (1024 * 1024),
         "accept": ",".join(ACCEPTED_EXTENSIONS),
     }
@@ -151,8 +127,8 @@ def import_page(request: HttpRequest, job_id: uuid.UUID | None = None) -> HttpRe
 @require_GET
 @import_staff_required
 def import_history(request: HttpRequest) -> HttpResponse:
-    """Past imports, newest first: who, when, which file, what happened (#5 item 5)."""
-    jobs = _jobs_visible_to(request.user).select_related("created_by").order_by("-created_at")
+    """Past imports, newest first: who, when, which file, what happened."""
+    jobs = import_jobs_visible_to(user=request.user).select_related("created_by").order_by("-created_at")
     page = Paginator(jobs, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "imports/history.html", {"page": page})
 

@@ -5,10 +5,13 @@ the whole file is checked as UTF-8 a megabyte at a time (cheap, and never held
 in memory), and a file that isn't UTF-8 is read as Windows-1252, which is what
 Excel's plain "CSV (Comma delimited)" writes on a Western Windows, byte by byte:
 what is valid UTF-8 stays UTF-8, so rows pasted together from a UTF-8 export and
-a Windows-1252 one both keep their accents (#8 item 1). The
+a Windows-1252 one both keep their accents. The
 delimiter is sniffed from the first 64 KB: comma, semicolon (Excel in locales
 with a decimal comma), tab or pipe, whichever splits the lines most
-consistently; Excel's `sep=;` first line is honoured.
+consistently; Excel's `sep=;` first line is honoured. A record is bounded before
+the csv module builds it: a field by FIELD_SIZE_LIMIT, a whole record (one row,
+perhaps over several lines inside quotes) by MAX_RECORD_CHARS, and only the
+first 16,384 fields (Excel's columns) are kept.
 """
 
 import codecs
@@ -17,6 +20,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from users.imports.errors import ImportRefused
 from users.imports.formats import SpreadsheetFormat
@@ -33,6 +37,12 @@ DELIMITERS = (",", ";", "\t", "|")
 # default 131,072 would do, but an explicit, generous bound states the intent and still stops a runaway
 # field (an unclosed quote) from swallowing the whole file into memory.
 FIELD_SIZE_LIMIT = 1024 * 1024
+# One record larger than this is not a customer row, as for an xlsx row. The csv module builds a whole record
+# as one list: a 38 MB line of commas became 40 million fields and 661 MB, 38 MB of quoted line breaks
+# ('"a\n",' over and over: one record) ran out of time; the bound stops both after 2 MB, the list at 2M fields.
+MAX_RECORD_CHARS = 2 * 1024 * 1024
+# Excel's last column is XFD; fields past it are not read (the header search reads rows without a width).
+MAX_FIELDS = 16_384
 WINDOWS_1252 = "cp1252"
 UTF8_ELSE_1252 = "primepre-utf8-else-cp1252"
 
@@ -85,14 +95,17 @@ class CsvWorkbook:
         return round(self.path.stat().st_size / self._bytes_per_line)
 
     def iter_rows(self, sheet: str, *, width: int | None = None) -> Iterator[SourceRow]:
+        keep = min(width, MAX_FIELDS) if width is not None else MAX_FIELDS
         with self.path.open("r", newline="", **self._decoding) as handle:
             if self.skip_first_line:
                 handle.readline()
-            reader = csv.reader(handle, delimiter=self.delimiter)
+            lines = _RecordLines(handle)
+            reader = csv.reader(lines, delimiter=self.delimiter)
+            number = 0
             try:
-                for number, record in enumerate(reader, start=1):
-                    if width is not None:
-                        record = record[:width]
+                for number, record in enumerate(reader, start=1):  # noqa: B007 - the refusal names the next one
+                    lines.used = 0
+                    record = record[:keep]
                     cells = [None if not cell or cell.isspace() else cell for cell in record]
                     if not any(cells):
                         continue
@@ -108,6 +121,38 @@ class CsvWorkbook:
                     f"The CSV file can't be read past line {reader.line_num}: {exc}. A quote (\") is probably "
                     "never closed; fix it in a text editor or re-save the file from Excel.",
                 ) from exc
+            except _RecordTooLargeError:
+                raise ImportRefused(
+                    FileErrorCode.TOO_LARGE,
+                    f"Row {number + 1} of the CSV file is larger than {MAX_RECORD_CHARS // (1024 * 1024)} MB; "
+                    "it can't be a customer row.",
+                ) from None
+
+
+class _RecordTooLargeError(Exception):
+    """The record being read has passed MAX_RECORD_CHARS (turned into ImportRefused by the reader)."""
+
+
+class _RecordLines:
+    """The handle's lines for csv.reader, each read at most MAX_RECORD_CHARS at a time, the record's total counted.
+
+    The reader sets `used` to 0 after each record; csv.reader pulls exactly the
+    lines of one record, never more, so `used` is the current record's size.
+    """
+
+    __slots__ = ("handle", "used")
+
+    def __init__(self, handle: TextIO) -> None:
+        self.handle = handle
+        self.used = 0
+
+    def __iter__(self) -> Iterator[str]:
+        readline = self.handle.readline
+        while line := readline(MAX_RECORD_CHARS + 1):
+            self.used += len(line)
+            if self.used > MAX_RECORD_CHARS:
+                raise _RecordTooLargeError
+            yield line
 
 
 def detect_encoding(path: Path) -> str:

@@ -17,6 +17,7 @@ million-row workbook's ~3 million unique strings near 60 MB.
 """
 
 import datetime as dt
+import io
 import logging
 import re
 import zipfile
@@ -26,16 +27,16 @@ from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 
 from users.imports.errors import ImportRefused
 from users.imports.formats import ZIP_READ_ERRORS, SpreadsheetFormat
 from users.imports.readers.base import SheetInfo
 from users.imports.readers.xml import (
     attribute,
+    bounded_iterparse,
     damaged_xml,
     decode_text,
     iter_elements,
@@ -50,6 +51,10 @@ from users.models.choices import FileErrorCode
 logger = logging.getLogger(__name__)
 
 EXCEL_MAX_COLUMNS = 16_384
+# A row numbered past Excel's last row, or not after the row before it (ECMA-376 Part 1, §18.3.1.73: rows are
+# in ascending order), is damage: the engine's checkpoints and error rows rely on numbers that only go up.
+EXCEL_MAX_ROWS = 1_048_576
+_MAX_ROW_DIGITS = len(str(EXCEL_MAX_ROWS))
 # One row's (or shared string's) XML larger than this is not a customer row. The bound matters twice: the
 # stretch handed to `findall` is at most this plus one 1 MB chunk, and a stretch of the smallest cells
 # (`<c r="A1"/>`, 12 bytes) becomes ~200 bytes of tuples per cell, so 3 MB of XML stays under ~50 MB.
@@ -68,13 +73,15 @@ EPOCH_1900 = dt.datetime(1899, 12, 30)  # noqa: DTZ001 - spreadsheet dates carry
 EPOCH_1904 = dt.datetime(1904, 1, 1)  # noqa: DTZ001
 
 _DATE_CODE = re.compile(r"[dmyhs]", re.IGNORECASE)
-_FORMAT_NOISE = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.|_.|\*.')
-_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="[A-Z]*\$?(\d+)(?::\$?[A-Z]*\$?(\d+))?"')
+# Every pattern below scans a bounded stretch per attempt (up to the next quote, bracket or tag), never to the end
+# of its input: a file of thousands of unclosed openings must cost linear, not quadratic, time.
+_FORMAT_NOISE = re.compile(r'"[^"]*"|\[[^\][]*\]|\\.|_.|\*.')
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="[A-Z]*\$?(\d{1,7})(?::\$?[A-Z]*\$?(\d{1,7}))?"')
 _ROW_NUMBER = re.compile(rb'\br="(\d+)"')
-_CELL_REF = re.compile(r"([A-Z]{1,3})(\d*)")
-_INLINE_TEXT = re.compile(rb"<(?:\w+:)?t(?:\s[^>]*)?>([^<]*)</(?:\w+:)?t>")
+_CELL_REF = re.compile(r"([A-Za-z]{1,3})(\d{1,7})?")
+_INLINE_TEXT = re.compile(rb"<(?:\w+:)?t(?:\s[^<>]*)?>([^<]*)</(?:\w+:)?t>")
 _TAG_NAME = re.compile(rb"<([\w.:-]+)")
-_PHONETIC = re.compile(rb"<(?:\w+:)?rPh\b.*?</(?:\w+:)?rPh>", re.S)
+_PHONETIC = re.compile(rb"<(?:\w+:)?rPh\b(?:(?!<(?:\w+:)?rPh\b).)*?</(?:\w+:)?rPh>", re.S)
 
 _column_index_cache: dict[bytes, int] = {}
 
@@ -254,7 +261,7 @@ class XlsxWorkbook:
         if not match:
             return None
         last_row = int(match.group(2) or match.group(1))
-        return min(last_row, self._archive.getinfo(part).file_size // MIN_ROW_BYTES)
+        return min(last_row, EXCEL_MAX_ROWS, self._archive.getinfo(part).file_size // MIN_ROW_BYTES)
 
     def _load_styles(self) -> frozenset[int]:
         """Indexes of the cell formats (cellXfs) whose number format shows a date or time."""
@@ -334,13 +341,16 @@ class _SheetReader:
         self.root_tag = root_tag
         p = {b"p": prefix}
         # One cell as mainstream writers emit it: r (with the row number), s and t in either order, then the
-        # rarely used cm/vm/ph; content: an optional formula (never evaluated), the cached value, or an inline
-        # string. Whatever this doesn't cover goes to the defusedxml path, row by row.
+        # rarely used cm/vm/ph; content: an optional formula (never evaluated; its text is kept for a cell
+        # saved without a result), the cached value, or an inline string. Whatever this doesn't cover goes to
+        # the defusedxml path, row by row. The inline string may not run past the next cell tag: `.*?` alone
+        # let 55,000 unclosed <is> in a 0.3 MB file scan the whole row once per cell (over a minute). The
+        # atomic group keeps the text runs as fast as `.*?`.
         cell_pattern = re.compile(
             rb"<%(p)sc r=\"([A-Z]{1,3})(\d+)\"(?: s=\"(\d+)\")?(?: t=\"(\w+)\")?(?: s=\"(\d+)\")?"
             rb"(?: (?:cm|vm|ph)=\"[^\"]*\")*\s*"
-            rb"(?:/>|>(?:<%(p)sf\b[^>]*/>|<%(p)sf\b[^>]*>[^<]*</%(p)sf>)?(?:<%(p)sv>([^<]*)</%(p)sv>|<%(p)sv/>)?"
-            rb"(?:<%(p)sis>(.*?)</%(p)sis>)?</%(p)sc>)" % p,
+            rb"(?:/>|>(<%(p)sf\b[^>]*/>|<%(p)sf\b[^>]*>([^<]*)</%(p)sf>)?(?:<%(p)sv>([^<]*)</%(p)sv>|<%(p)sv\s*/>)?"
+            rb"(?:<%(p)sis>((?>[^<]+|<(?!/?%(p)sc[\s>/]))*?)</%(p)sis>)?</%(p)sc>)" % p,
             re.S,
         )
         # If the pattern matched fewer cells than there are tags opening with "<c", some cell has a shape it
@@ -350,6 +360,7 @@ class _SheetReader:
         closing = b"</%srow>" % prefix
         buffer = b""
         in_sheet_data = False
+        self.last_row = 0
         for chunk in chunks:
             buffer = buffer + chunk if buffer else chunk
             if not in_sheet_data:
@@ -387,18 +398,25 @@ class _SheetReader:
         empty_row = [None] * width if width is not None else []
         strings = self.strings
         data, offsets = strings.buffer, strings.offsets
+        string_count = len(strings)
         index_cache = _column_index_cache
         date_styles = self.date_styles
         number_value = self._number
         typed_value = self._typed
+        unsaved_formula = _unsaved_formula
         current = b""
+        number = last = self.last_row
         values: list[Any] = []
         found = False
-        for letters, row, style, kind, style_after, raw, inline in cells:
+        for letters, row, style, kind, style_after, formula, formula_text, raw, inline in cells:
             if row != current:
                 if found:
-                    yield SourceRow(int(current), tuple(values))
-                current = row
+                    yield SourceRow(number, tuple(values))
+                number = int(row) if len(row) <= _MAX_ROW_DIGITS else 0
+                if not last < number <= EXCEL_MAX_ROWS:
+                    raise self._misnumbered(row)
+                current, last = row, number
+                self.last_row = number
                 values = empty_row.copy()
                 found = False
             index = index_cache.get(letters)
@@ -410,39 +428,53 @@ class _SheetReader:
                 if not raw:
                     continue
                 try:
-                    number = int(raw)
-                    value: Any = data[offsets[number] : offsets[number + 1]].decode("utf-8", errors="replace")
-                except (ValueError, IndexError):
-                    raise damaged_xml(self.part) from None  # a cell pointing past the shared-strings table
+                    position = int(raw)
+                except ValueError:
+                    raise damaged_xml(self.part) from None
+                if not 0 <= position < string_count:
+                    raise damaged_xml(self.part)  # a cell pointing outside the shared-strings table
+                value: Any = data[offsets[position] : offsets[position + 1]].decode("utf-8", errors="replace")
                 if not value or value.isspace():
                     continue
             elif not kind or kind == b"n":
-                if not raw:
+                if raw:
+                    value = number_value(raw, style or style_after, date_styles)
+                elif formula:
+                    value = unsaved_formula(formula_text)
+                else:
                     continue
-                value = number_value(raw, style or style_after, date_styles)
             else:
                 value = typed_value(kind, raw, inline)
                 if value is None or (isinstance(value, str) and (not value or value.isspace())):
-                    continue
+                    if not formula or raw or kind == b"str":  # t="str" and empty: the formula gave ""
+                        continue
+                    value = unsaved_formula(formula_text)
             if width is None and index >= len(values):
                 values.extend([None] * (index + 1 - len(values)))
             values[index] = value
             found = True
         if found:
-            yield SourceRow(int(current), tuple(values))
+            yield SourceRow(number, tuple(values))
+
+    def _misnumbered(self, raw: bytes) -> ImportRefused:
+        logger.info("Row %r of %s follows row %s or is past row %s", raw[:20], self.part, self.last_row, EXCEL_MAX_ROWS)
+        return damaged_xml(self.part)
 
     def _rows_slowly(self, region: bytes, prefix: bytes) -> Iterator[SourceRow]:
         """Rows of a stretch the fast path can't cover, each parsed by defusedxml."""
         opening, closing = b"<%srow" % prefix, b"</%srow>" % prefix
-        position, previous_number = 0, 0
+        position = 0
         while (start := region.find(opening, position)) >= 0:
             tag_end = region.find(b">", start)
             if region[start + len(opening) : start + len(opening) + 1] not in (b" ", b">", b"/", b"\n", b"\r", b"\t"):
                 position = start + 1
                 continue
             number_match = _ROW_NUMBER.search(region, start, tag_end)
-            number = int(number_match.group(1)) if number_match else previous_number + 1
-            previous_number = number
+            raw = number_match.group(1) if number_match else b"%d" % (self.last_row + 1)
+            number = int(raw) if len(raw) <= _MAX_ROW_DIGITS else 0
+            if not self.last_row < number <= EXCEL_MAX_ROWS:
+                raise self._misnumbered(raw)
+            self.last_row = number
             if region[tag_end - 1 : tag_end] == b"/":
                 position = tag_end + 1
                 continue
@@ -458,7 +490,10 @@ class _SheetReader:
         if raw is None or not raw:
             return None
         if raw.isdigit():
-            value: Any = int(raw)
+            try:
+                value: Any = int(raw)
+            except ValueError:
+                return decode_text(raw)  # over 4,300 digits, which int() refuses; no spreadsheet number has them
         else:
             try:
                 value = float(raw)
@@ -466,7 +501,7 @@ class _SheetReader:
                 return decode_text(raw)
             if value.is_integer() and abs(value) < 1e15:
                 value = int(value)
-        if style and date_styles and int(style) in date_styles:
+        if style and date_styles and style.isdigit() and len(style) <= 6 and int(style) in date_styles:
             return self._date(value)
         return value
 
@@ -496,57 +531,84 @@ class _SheetReader:
         return decode_text(raw)
 
     def _cells_slowly(self, row_xml: bytes) -> tuple[Any, ...]:
-        """A row outside the fast path's shape, through defusedxml: attribute order, no `r`, whitespace..."""
+        """A row outside the fast path's shape, through defusedxml: attribute order, no `r`, whitespace...
+
+        Streamed: each element is freed once read and nesting is capped, so a
+        2 MB row of nested or empty elements costs time, not memory (building
+        it as one tree took ~120 MB for 200,000 nested elements).
+        """
         root_name = _TAG_NAME.match(self.root_tag).group(1)
         document = self.root_tag + row_xml + b"</" + root_name + b">"
+        width = self.width
+        limit = width if width is not None else EXCEL_MAX_COLUMNS
+        values: list[Any] = [None] * width if width is not None else []
+        found = False
+        column = -1
+        # The local names of the open elements: worksheet, row, c, and inside a cell v, f, is, r, t ...
+        path: list[str] = []
+        text: str | None = None
+        formula: str | None = None
+        runs: list[str] = []
         try:
-            root = fromstring(document, forbid_dtd=True)
+            for event, element in bounded_iterparse(io.BytesIO(document), part=self.part):
+                if event == "start":
+                    path.append(_local(element.tag))
+                    if len(path) == 3:
+                        text, formula, runs = None, None, []
+                    continue
+                local = path.pop()
+                if len(path) == 2 and local == "c":
+                    column = self._column(element.get("r"), column)
+                    if column >= limit:
+                        continue
+                    value = self._slow_value(element.get("t", "n"), element.get("s"), text, runs, formula)
+                    if value is None or (isinstance(value, str) and (not value or value.isspace())):
+                        continue
+                    found = True
+                    if width is None and column >= len(values):
+                        values.extend([None] * (column + 1 - len(values)))
+                    values[column] = value
+                elif len(path) == 3 and local == "v":
+                    text = element.text or ""
+                elif len(path) == 3 and local == "f":
+                    formula = element.text or ""
+                elif local == "t" and len(path) in (4, 5) and path[3] == "is" and path[4:] in ([], ["r"]):
+                    runs.append(element.text or "")  # a run of an inline string; phonetic runs (rPh) left out
         except DefusedXmlException as exc:
             raise unsafe_xml(self.part) from exc
         except ParseError as exc:
             raise damaged_xml(self.part) from exc
-        width = self.width
-        values: list[Any] = [None] * width if width is not None else []
-        found = False
-        column = -1
-        for row in root:
-            for cell in row:
-                if _local(cell.tag) != "c":
-                    continue
-                reference = _CELL_REF.match(cell.get("r", ""))
-                column = column_index(reference.group(1)) if reference and reference.group(1) else column + 1
-                if width is not None and column >= width:
-                    continue
-                value = self._slow_value(cell)
-                if value is None or (isinstance(value, str) and (not value or value.isspace())):
-                    continue
-                found = True
-                if width is None and column >= len(values):
-                    values.extend([None] * (column + 1 - len(values)))
-                values[column] = value
         return tuple(values) if found else ()
 
-    def _slow_value(self, cell: Element) -> Any:
-        kind = cell.get("t", "n")
-        text: str | None = None
-        runs: list[str] = []
-        for child in cell:
-            local = _local(child.tag)
-            if local == "v":
-                text = child.text or ""
-            elif local == "is":
-                runs = [run.text or "" for run in _text_runs(child)]
+    def _column(self, reference: str | None, previous: int) -> int:
+        """The 0-based column of a cell's `r` ("B7" → 1), or the one after `previous` when it has none."""
+        if not reference:
+            return previous + 1
+        match = _CELL_REF.fullmatch(reference)
+        if match is None:
+            logger.info("Cell reference %r in %s is not a cell", reference[:20], self.part)
+            raise damaged_xml(self.part)
+        return column_index(match.group(1).upper())
+
+    def _slow_value(
+        self, kind: str, style: str | None, text: str | None, runs: list[str], formula: str | None
+    ) -> Any:
+        """The value the fast path gives for the same cell: keep the two in step (tests/imports/test_read.py)."""
         if kind == "inlineStr":
             return undo_ooxml_escapes("".join(runs))
-        if text is None:
+        if not text:
+            if formula is not None and kind != "str":  # t="str" and empty: the formula gave ""
+                return _unsaved_formula(formula)
             return None
         if kind == "s":
             try:
-                return self.strings.text(int(text))
-            except (ValueError, IndexError):
-                return None
+                position = int(text)
+            except ValueError:
+                raise damaged_xml(self.part) from None
+            if not 0 <= position < len(self.strings):
+                raise damaged_xml(self.part)  # a cell pointing outside the shared-strings table, as on the fast path
+            return self.strings.text(position)
         if kind == "n":
-            style = cell.get("s")
             return self._number(text.strip().encode(), style.encode() if style else None, self.date_styles)
         if kind == "b":
             return text.strip() in ("1", "true")
@@ -554,8 +616,23 @@ class _SheetReader:
             try:
                 return dt.datetime.fromisoformat(text.strip())
             except ValueError:
-                return text
+                return undo_ooxml_escapes(text)
         return undo_ooxml_escapes(text)
+
+
+def _unsaved_formula(text: bytes | str) -> str:
+    """A formula saved without its result, as Excel's formula bar shows it: "=A2&B2".
+
+    Generators such as openpyxl write formulas without computing them, and
+    Excel computes them on opening, so the admin sees a value where the file
+    holds none. An empty cell would fail the row as "empty"; the formula's text
+    makes the validator say what happened, for that row only: its result was
+    not saved, open the file in Excel and save it again. A formula whose saved
+    result is an empty string (t="str") is an empty cell, not this. A cell
+    sharing another cell's formula has no text of its own: "=…".
+    """
+    formula = decode_text(text) if isinstance(text, bytes) else undo_ooxml_escapes(text)
+    return "=" + (formula.strip() or "…")
 
 
 def _int(text: str | None) -> int:
@@ -567,13 +644,3 @@ def _int(text: str | None) -> int:
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
-
-
-def _text_runs(inline: Element) -> Iterator[Element]:
-    """The <t> elements of an inline string: direct, or inside rich-text runs; phonetic runs left out."""
-    for child in inline:
-        local = _local(child.tag)
-        if local == "t":
-            yield child
-        elif local == "r":
-            yield from (run for run in child if _local(run.tag) == "t")

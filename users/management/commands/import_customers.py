@@ -24,7 +24,7 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
-from users.api.errors import ServiceError
+from users.imports.errors import ServiceError
 from users.imports.jobs import import_job_run
 from users.imports.selectors import import_row_errors
 from users.imports.services import import_options_check

@@ -3,9 +3,13 @@
 `db_worker` leaves a task RUNNING forever if its process is killed; imports
 survive that because this worker also sweeps, at start-up and then every few
 seconds on a background thread, for imports whose heartbeat has gone stale and
-queues them again (#3 item 14); welcome texts whose sending run died are
-queued again the same way (#6). The same thread deletes stored uploads past
-their retention period, and refresh tokens past their expiry, once an hour. Everything else is db_worker's own loop.
+queues them again; welcome texts whose sending run died are queued again the
+same way. At start-up and then once an hour the same thread prunes: imports
+left unfinished past their retention period expire and lose their file, old
+uploads are deleted, and refresh tokens past their expiry are forgotten. The
+prune runs before the first sweep, so an import whose worker was down for
+longer than the retention period is expired rather than resumed. Everything
+else is db_worker's own loop.
 """
 
 import logging
@@ -28,8 +32,13 @@ logger = logging.getLogger(__name__)
 PRUNE_INTERVAL_SECONDS = 3600.0
 
 
+def _prune() -> None:
+    import_files_prune(older_than_days=settings.IMPORT_FILE_RETENTION_DAYS)
+    expired_tokens_prune()
+
+
 def _sweep_forever(stop: threading.Event, interval: float) -> None:
-    last_prune = 0.0
+    last_prune = time.monotonic()  # handle() pruned at start-up
     while not stop.wait(interval):
         try:
             requeue_stale_imports(stale_after_seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
@@ -37,8 +46,7 @@ def _sweep_forever(stop: threading.Event, interval: float) -> None:
             sms_resume_stalled()
             if time.monotonic() - last_prune >= PRUNE_INTERVAL_SECONDS:
                 last_prune = time.monotonic()
-                import_files_prune(older_than_days=settings.IMPORT_FILE_RETENTION_DAYS)
-                expired_tokens_prune()
+                _prune()
         except DatabaseError:
             # The database may be restarting; the next sweep tries again.
             logger.warning("Stale-import sweep failed; retrying in %.0f s", interval, exc_info=True)
@@ -59,8 +67,9 @@ class Command(db_worker.Command):
     def handle(self, *args: Any, sweep_interval: float, **options: Any) -> None:
         if settings.TASK_WORKER_NICE:
             # Web and worker share two small CPUs on Render: status polls must not
-            # wait behind a million-row import (p95 ≤ 150 ms, #7 item 6).
+            # wait behind a million-row import.
             os.nice(settings.TASK_WORKER_NICE)
+        _prune()
         requeue_stale_imports(stale_after_seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
         close_old_connections()
         stop = threading.Event()

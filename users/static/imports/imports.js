@@ -1,5 +1,5 @@
 /*
- * The import page's behaviour (#5): pick a file, validate it as a dry-run job, show the preview,
+ * The import page's behaviour: pick a file, validate it as a dry-run job, show the preview,
  * commit, follow the progress, cancel, show the summary. Every step is a call to the job API
  * with the session cookie and the CSRF token; the page keeps no state the server doesn't have,
  * so reloading or coming back later shows the same job.
@@ -441,8 +441,9 @@
   function waitingText(what) {
     var waited = state.queuedSince ? Date.now() - state.queuedSince : 0;
     if (waited < SLOW_START_MS) return "Waiting for the worker to pick up the " + what + "…";
-    return "Still waiting for the background worker. It may be busy with another import, or stopped: " +
-      "the " + what + " is safe and will be picked up when it runs. If this lasts, tell your administrator.";
+    return "Still waiting for the background worker. It may be busy with another import, or not running: " +
+      "the " + what + " is safe and will be picked up when it runs. If this lasts, tell your administrator " +
+      "that the task worker (python manage.py run_worker; make run starts it) needs starting.";
   }
 
   function render(job) {
@@ -476,7 +477,7 @@
           delay = config.pollMs;
           render(job);
           if (ACTIVE.indexOf(job.status) !== -1) return sleep(delay).then(tick);
-          // Welcome texts go out after the import ends (#6): keep the counts fresh until they have.
+          // Welcome texts go out after the import ends: keep the counts fresh until they have.
           if (job.send_sms && job.sms && num(job.sms.pending) > 0) return sleep(delay * 2).then(tick);
           return null;
         },
