@@ -1,4 +1,4 @@
-"""docs/reliability.md stays true: every test it cites exists, and every hostile test is cited."""
+"""docs/reliability.md and docs/security.md stay true: every test they cite exists; every hostile test is cited."""
 
 import ast
 import re
@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "reliability.md"
+DOCS = (DOC, ROOT / "docs" / "security.md")
 CITATION = re.compile(r"(tests/[\w/]+\.py)::(test_\w+)")
 
 
@@ -16,15 +17,17 @@ def defined_tests(path: Path) -> set[str]:
     return {node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
 
 
-def citations() -> list[tuple[str, str]]:
-    return sorted(set(CITATION.findall(DOC.read_text(encoding="utf-8"))))
+def citations(doc: Path = DOC) -> list[tuple[str, str]]:
+    return sorted(set(CITATION.findall(doc.read_text(encoding="utf-8"))))
 
 
-@pytest.mark.parametrize(("path", "name"), citations())
-def test_every_test_the_table_cites_exists(path: str, name: str) -> None:
+@pytest.mark.parametrize(
+    ("doc", "path", "name"), [(doc.name, path, name) for doc in DOCS for path, name in citations(doc)]
+)
+def test_every_test_the_tables_cite_exists(doc: str, path: str, name: str) -> None:
     file = ROOT / path
-    assert file.exists(), f"docs/reliability.md cites {path}, which doesn't exist"
-    assert name in defined_tests(file), f"docs/reliability.md cites {path}::{name}, which doesn't exist"
+    assert file.exists(), f"docs/{doc} cites {path}, which doesn't exist"
+    assert name in defined_tests(file), f"docs/{doc} cites {path}::{name}, which doesn't exist"
 
 
 def test_every_hostile_test_is_in_the_table() -> None:
