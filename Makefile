@@ -64,7 +64,10 @@ postgres: ## make sure the machine's PostgreSQL answers on 127.0.0.1:5432, start
 	fi
 	@pg_isready -h 127.0.0.1 -p 5432 || { echo "ERROR: PostgreSQL can't be reached on 127.0.0.1:5432; the PostgreSQL half of the suite can't run" >&2; exit 1; }
 
-test: lint test-sqlite test-postgres ## ruff, then the whole suite on SQLite and on PostgreSQL
+# The two halves run side by side (each is mostly one core: the suite's real processes wait on each other), and
+# each half's output is printed whole when it ends. `make test-sqlite` or `make test-postgres` runs one alone.
+test: lint ## ruff, then the whole suite on SQLite and on PostgreSQL, side by side
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 # The inner loop: no browser, no real-process or large-file tests, one database, both cores. `make test` is the truth.
 check: lint ## ruff, migrations, and the fast half of the suite on SQLite (about a minute)

@@ -115,7 +115,8 @@ def stack_memory_get(*, anchor_pid: int | None = None, root_pid: int | None = No
     """The service's processes around `anchor_pid` (this process by default), or under `root_pid`.
 
     Without a stack above the anchor (e.g. `manage.py check_memory` from a shell),
-    every service process of this user is listed.
+    every service process of this user is listed; a stack found above the anchor
+    that has no task worker of its own lists this user's task workers too.
     """
     import psutil
 
@@ -123,8 +124,9 @@ def stack_memory_get(*, anchor_pid: int | None = None, root_pid: int | None = No
     root = psutil.Process(root_pid) if root_pid else _stack_root(psutil.Process(anchor_pid))
     if root is not None:
         members = {process.pid: process for process in [root, *_children(root)] if _role(process) != ProcessRole.OTHER}
-        if not any(_role(process) == ProcessRole.TASK_WORKER for process in members.values()):
-            # The worker may run outside the supervisor (a separate terminal or service).
+        if root_pid is None and not any(_role(process) == ProcessRole.TASK_WORKER for process in members.values()):
+            # The worker may run outside the supervisor (a separate terminal or service). Not when the caller named
+            # the root: then it asked for that tree alone, and another stack's worker on the machine is not its own.
             members.update({p.pid: p for p in _same_user_processes() if _role(p) == ProcessRole.TASK_WORKER})
     else:
         members = {p.pid: p for p in _same_user_processes() if _role(p) != ProcessRole.OTHER}
