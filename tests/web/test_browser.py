@@ -217,6 +217,42 @@ def test_welcome_texts_are_counted_on_the_summary_when_asked_for(
     shot(page, "10-summary-with-sms")
 
 
+def test_texts_queued_just_after_the_import_completes_still_reach_the_summary(
+    signed_in_page: "Page", admin_user: User
+) -> None:
+    """The worker marks the import complete, then queues its texts: a page polling in between must wait for them."""
+    from django.utils import timezone
+
+    from users.models import SmsMessage, SmsStatus
+
+    job = ImportJob.objects.create(
+        created_by=admin_user,
+        original_filename="three.xlsx",
+        status=ImportStatus.COMPLETE,
+        send_sms=True,
+        total_rows=3,
+        processed_rows=3,
+        created_count=3,
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
+    customers = [
+        Customer.objects.create(
+            shipping_mark=f"PMTXT{n}", first_name="Ama", last_name=f"Text{n}", phone=f"+23324100010{n}", import_job=job
+        )
+        for n in range(3)
+    ]
+    page = signed_in_page
+    page.goto(f"{page.url.split('/imports/')[0]}/imports/{job.id}/")
+    page.get_by_role("heading", name="Import complete").wait_for()
+
+    SmsMessage.objects.bulk_create(
+        SmsMessage(customer=c, import_job=job, to=c.phone, body="Welcome", status=SmsStatus.SENT) for c in customers
+    )
+
+    page.locator("#step-done [data-count='sms_sent']").filter(has_text="3").wait_for(timeout=15_000)
+
+
 def test_history_shows_who_imported_what_and_how_it_went(signed_in_page: "Page", admin_user: User, shot: Shot) -> None:
     ImportJob.objects.create(
         created_by=admin_user,

@@ -465,6 +465,19 @@
 
   // ---- following a job -----------------------------------------------------------------------
 
+  // The worker queues one text per created customer just after marking the import complete, so for a moment
+  // a finished import can show no texts at all: wait for them to be counted (for a minute at most), then for
+  // those on their way.
+  var TEXTS_QUEUED_WITHIN_MS = 60000;
+
+  function textsStillComing(job) {
+    var sms = job.sms;
+    if (!job.send_sms || !sms || sms.disabled) return false;
+    if (num(sms.pending) > 0) return true;
+    var sinceFinished = job.finished_at ? Date.now() - Date.parse(job.finished_at) : 0;
+    return num(sms.total) < num(job.created_count) && sinceFinished < TEXTS_QUEUED_WITHIN_MS;
+  }
+
   function follow() {
     var token = ++state.pollToken;
     var delay = config.pollMs;
@@ -478,7 +491,7 @@
           render(job);
           if (ACTIVE.indexOf(job.status) !== -1) return sleep(delay).then(tick);
           // Welcome texts go out after the import ends: keep the counts fresh until they have.
-          if (job.send_sms && job.sms && num(job.sms.pending) > 0) return sleep(delay * 2).then(tick);
+          if (textsStillComing(job)) return sleep(delay * 2).then(tick);
           return null;
         },
         function (problem) {
