@@ -6,7 +6,9 @@ with a real `run_worker` process.
 """
 
 import io
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -325,6 +327,37 @@ def test_the_detail_view_queries_the_audit_trail_only_for_a_job_that_has_one(
     assert audit == [], "a job nothing was changed on costs no query for its trail"
     assert len(corrected) == len(plain) + 1
     assert body["audit_trail"][0]["row_number"] == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_corrections_racing_for_one_phone_number_let_exactly_one_row_have_it(admin_user: User, tmp_path: Path) -> None:
+    """Four rows corrected at the same moment to the same new phone: one gets it, three are told whose it is."""
+    job_id = upload_and_check(
+        client_for(admin_user), "march.xlsx", sheet_with_rejected_rows(tmp_path / "march.xlsx").read_bytes()
+    )
+    phone = "0240000099"
+    fixes = {
+        5: {"phone": phone},
+        9: {"email": "", "phone": phone},
+        14: {"shipping_mark": "PM NEW 14", "phone": phone},
+        20: {"shipping_mark": "PM NEW 20", "email": "", "phone": phone},
+    }
+    start = threading.Barrier(len(fixes))
+
+    def correct(row: int) -> int:
+        client = client_for(admin_user)
+        start.wait()
+        try:
+            return client.patch(job_url(job_id, f"rows/{row}/"), {"values": fixes[row]}, format="json").status_code
+        finally:
+            connection.close()  # each thread's own connection, or the test database can't be dropped
+
+    with ThreadPoolExecutor(max_workers=len(fixes)) as pool:
+        answers = list(pool.map(correct, fixes))
+
+    assert sorted(answers) == [200, 422, 422, 422], answers
+    job = ImportJob.objects.get(id=job_id)
+    assert (job.corrected_rows, job.valid_rows, job.failed_count) == (1, 37, 3), "the counts moved once"
 
 
 # --- the whole loop with a real worker ---

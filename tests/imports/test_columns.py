@@ -276,3 +276,36 @@ def test_the_command_line_refuses_a_sheet_whose_columns_must_be_chosen(owner: Us
         call_command("import_customers", str(sheet), "--dry-run", "--user", "0241000011")
 
     assert exited.value.code == 1
+
+
+def test_a_remembered_choice_is_forgotten_by_deleting_it_in_the_admin(
+    owner: User, superuser: User, tmp_path: Path, client: object
+) -> None:
+    job = dry_run(owner, own_header_sheet(tmp_path / "clients.xlsx"))
+    job = run(import_job_choose_columns(job=job, user=owner, column_map=CHOSEN))
+    remembered = RememberedColumnMap.objects.get()
+    client.force_login(superuser)  # type: ignore[attr-defined]
+
+    listed = client.get("/admin/users/rememberedcolumnmap/")  # type: ignore[attr-defined]
+    job_page = client.get(f"/admin/users/importjob/{job.id}/change/")  # type: ignore[attr-defined]
+    client.post(f"/admin/users/rememberedcolumnmap/{remembered.pk}/delete/", {"post": "yes"})  # type: ignore[attr-defined]
+    again = dry_run(owner, own_header_sheet(tmp_path / "again.xlsx"))
+
+    assert listed.status_code == 200 and "Client | Tel. | Mark | E-mail" in listed.content.decode()
+    assert job_page.status_code == 200 and "Chose the columns" in job_page.content.decode(), "the trail, in the admin"
+    assert again.sheet_layout["missing"] == ["full_name"], "forgotten: the next such sheet asks again"
+
+
+def test_the_commit_reads_the_columns_its_check_read_even_if_the_remembered_choice_changed_meanwhile(
+    owner: User, tmp_path: Path
+) -> None:
+    first = dry_run(owner, own_header_sheet(tmp_path / "clients.xlsx"))
+    run(import_job_choose_columns(job=first, user=owner, column_map=CHOSEN))
+    checked = dry_run(owner, own_header_sheet(tmp_path / "april.xlsx", 4))
+    assert checked.valid_rows == 4, "checked with the remembered choice"
+    RememberedColumnMap.objects.update(fields=["", "phone", "shipping_mark", "email"])  # someone forgets "Client"
+
+    job = run(import_job_commit(job=checked, user=owner))
+
+    assert (job.status, job.created_count) == (ImportStatus.COMPLETE, 4), f"{job.error_code}: {job.error_message}"
+    assert job.sheet_layout["columns"][0]["matched_by"] == "remembered", "what the check showed is what it keeps"

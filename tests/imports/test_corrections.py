@@ -32,6 +32,8 @@ from users.models import (
 
 pytestmark = pytest.mark.django_db
 
+# Enough rows that a worker is still committing them when the test kills it.
+ROWS_TO_KILL = 30_000
 COUNTS = ("total_rows", "valid_rows", "failed_count", "skipped_count", "duplicates_in_file", "existing_matches")
 
 
@@ -282,3 +284,41 @@ def test_keys_are_recorded_while_the_job_waits_and_pruned_once_it_has_moved_on(o
     import_job_cancel(job=checked, user=owner)
     assert import_row_keys_prune() > 0
     assert not ImportKeyBlock.objects.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_killed_midway_resumes_with_its_corrections_and_imports_each_row_once(tmp_path: Path) -> None:
+    """SIGKILL the worker a third of the way through committing a corrected file; another one finishes it."""
+    from tests.workers import LiveWorker, wait_for_job
+
+    owner = User.objects.create_user("0241000011", "pw", first_name="Ama", is_staff=True)
+    owner.user_permissions.add(Permission.objects.get(codename="add_customer"))
+    rows = [template_row(n) for n in range(1, ROWS_TO_KILL + 1)]
+    broken = range(0, ROWS_TO_KILL, 1000)
+    for index in broken:
+        rows[index][4] = "not a phone"
+    job = dry_run(owner, write_csv(tmp_path / "big.csv", [HEADER, *rows]))
+    assert job.failed_count == len(broken)
+    for index in broken:  # corrected on both sides of where the kill will land
+        import_row_correct(job=job, user=owner, row_number=index + 2, values={"phone": f"0209{index:06d}"})
+    job = import_job_commit(job=job, user=owner)
+
+    environment = {"IMPORT_HEARTBEAT_STALE_SECONDS": "3", "IMPORT_TRANSACTION_ROWS": "500", "LOG_LEVEL": "INFO"}
+    first = LiveWorker(extra_env=environment)
+    try:
+        wait_for_job(job.id, until=lambda j: j.processed_rows >= ROWS_TO_KILL // 3, timeout=120, worker=first)
+    finally:
+        first.kill()
+    second = LiveWorker(extra_env=environment)
+    try:
+        job = wait_for_job(job.id, timeout=180, worker=second)
+    finally:
+        second.stop()
+
+    assert job.status == ImportStatus.COMPLETE, f"{job.error_code}: {job.error_message}"
+    assert "[IMPORT-RESUME]" in second.output(), "the second worker resumed the job from its checkpoint"
+    assert (job.created_count, job.failed_count, job.total_rows) == (ROWS_TO_KILL, 0, ROWS_TO_KILL)
+    corrected = set(Customer.objects.filter(phone__startswith="+233209").values_list("import_row_number", flat=True))
+    assert corrected == {index + 2 for index in broken}, "every corrected row imported with its corrected phone"
+    assert Customer.objects.count() == ROWS_TO_KILL, "no row imported twice"

@@ -147,7 +147,12 @@ def job_columns_message(job: ImportJob) -> str:
 
 
 def job_layout_record(job: ImportJob, *, sheet: Any) -> None:
-    """Keep what the header stage found this time on the job, when it changed (a new choice of columns)."""
+    """Keep what the header stage found this time on the job, when it changed (a new choice of columns).
+
+    A pass that writes keeps what its check recorded: it read the same columns (`column_rules_for`).
+    """
+    if not job.dry_run and (job.sheet_layout or {}).get("columns"):
+        return
     layout = getattr(sheet, "layout", None)
     data = layout_to_json(sheet_name=getattr(sheet, "sheet_name", ""), header=sheet.header, layout=layout)
     if data != job.sheet_layout:
@@ -185,7 +190,14 @@ def job_columns_await(job: ImportJob, lease: lifecycle.Lease, refusal: ImportRef
 
 
 def column_rules_for(job: ImportJob) -> ColumnRules:
-    """The job's own column choices, else the choices remembered for the sheet's header row."""
+    """The job's own column choices, else the choices remembered for the sheet's header row.
+
+    A pass that writes reads the columns its check settled on (or its own first
+    pass, after a crash): a choice remembered or changed meanwhile, perhaps by
+    someone else, must not change what was checked.
+    """
+    if not job.dry_run and (settled := (job.sheet_layout or {}).get("columns")):
+        return ColumnRules(chosen={column["index"]: _field(column["field"]) for column in settled})
     chosen = {
         index: Field(name) if name else None
         for letter, name in (job.column_map or {}).items()
@@ -193,6 +205,10 @@ def column_rules_for(job: ImportJob) -> ColumnRules:
     }
     # A choice made for this import is the last word; memory is only for sheets nobody has chosen for yet.
     return ColumnRules(chosen=chosen, remembered=None if chosen else remembered_columns)
+
+
+def _field(name: str | None) -> Field | None:
+    return Field(name) if name else None
 
 
 def remembered_columns(key: str) -> RememberedColumns | None:

@@ -34,7 +34,7 @@ from users.imports import lifecycle
 from users.imports.columns import job_layout, job_needs_columns, user_display_name
 from users.imports.errors import RefusalCode, ServiceError
 from users.imports.rowkeys import identity_keys, rows_with_keys
-from users.imports.rows import FIELD_LABELS, Candidate, Field, HeaderMap, RowProblem, SourceRow
+from users.imports.rows import Candidate, Field, HeaderMap, RowProblem, SourceRow
 from users.imports.validate import RowValidator
 from users.imports.write import existing_match_problem, find_existing_matches
 from users.models import (
@@ -54,8 +54,6 @@ logger = logging.getLogger(__name__)
 
 # Corrections read per query while a pass streams the file: the pass never holds more than this many.
 STREAM_PAGE = 1000
-# An Excel cell holds at most this many characters; a correction's cell no more.
-CELL_MAX_LENGTH = 32_767
 
 _TEMPLATE_LABEL = {
     Field.SHIPPING_MARK: "Shipping Mark",
@@ -507,10 +505,3 @@ def import_audit_trail(*, job: ImportJob) -> QuerySet[ImportAuditEntry]:
     """What was changed on the job before its commit, newest first."""
     return ImportAuditEntry.objects.filter(job=job).order_by("-at", "-id")
 
-
-def field_label(name: str) -> str:
-    """A field's name as people read it ("phone" → "Phone Number")."""
-    try:
-        return FIELD_LABELS[Field(name)]
-    except ValueError:
-        return name
