@@ -160,3 +160,29 @@ def test_a_wrong_correction_is_explained_beside_its_cell_and_nothing_is_saved(
         assert ImportJob.objects.get().corrected_rows == 0
     finally:
         context.close()
+
+
+def test_someone_elses_rejected_rows_and_columns_are_shown_not_offered_for_change(
+    page: "Page", admin_user: User, tmp_path: Path
+) -> None:
+    from django.contrib.auth.models import Permission
+
+    from tests.conftest import PASSWORD
+    from tests.imports.checkstep import dry_run
+
+    job = dry_run(admin_user, sheet_with_problems(tmp_path))
+    colleague = User.objects.create_user("0241000032", PASSWORD, first_name="Yaw", is_staff=True)
+    colleague.user_permissions.add(*Permission.objects.filter(codename__in=["add_customer", "view_all_importjobs"]))
+    sign_in(page, phone="0241000032")
+
+    page.goto(f"/imports/{job.id}/")
+    page.get_by_text("Only the person who uploaded this file can import it.").wait_for()
+    rows = page.locator("[data-field='errors-body'] tr")
+    rows.first.wait_for()
+
+    assert page.locator("[data-field='errors-body'] th").all_inner_texts() == ["5", "9", "14", "20"]
+    assert page.locator("input.cell-input").count() == 0, "the owner corrects rows; others read them"
+    assert "12345" in rows.first.inner_text(), "the values and the problems are shown as text"
+    page.locator("#columns-panel summary").click()
+    assert page.locator("#columns-panel select").first.is_disabled()
+    assert page.locator("#columns-button").is_hidden()

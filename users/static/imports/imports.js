@@ -552,8 +552,11 @@
     } else if (remembered) {
       note.textContent = "These columns were matched as " + (remembered.confirmed_by || "an admin") + " confirmed on " +
         formatWhen(remembered.confirmed_at) + " for a sheet with the same headers. Change them below if this sheet differs.";
+    } else if (unmatched.length) {
+      note.textContent = "Columns not recognised are ignored." +
+        (mayCommit(job) ? " If one holds a customer field, choose it below and check again." : "");
     } else {
-      note.textContent = unmatched.length ? "Columns not recognised are ignored. If one holds a customer field, choose it below and check again." : "";
+      note.textContent = "";
     }
     note.hidden = !note.textContent;
     note.classList.toggle("note-remembered", Boolean(remembered) && !choosing);
@@ -591,8 +594,12 @@
     button.hidden = !editable;
     button.classList.toggle("primary", choosing);
     button.classList.toggle("secondary", !choosing);
-    var warning = $("[data-field='columns-warning']", panel);
-    warning.hidden = !(editable && num(job.corrected_rows) > 0);
+    renderColumnsWarning(job);
+  }
+
+  function renderColumnsWarning(job) {
+    var warning = $("#columns-panel [data-field='columns-warning']");
+    warning.hidden = !(mayCommit(job) && num(job.corrected_rows) > 0);
     warning.textContent = warning.hidden ? "" :
       "Checking again starts from the top: the " + plural(job.corrected_rows, "row", "rows") + " you corrected will need correcting again.";
   }
@@ -793,6 +800,7 @@
             "Corrected: it will update the existing customer." : "Corrected: it will be imported.";
         }
         renderPreviewCounts(answer.job);
+        renderColumnsWarning(answer.job);
         focusNextRow(tr);
         // The trail of changes is in the job's detail: fetch it, leaving the rows (and the focus) as they are.
         return api("GET", url("job", state.jobId)).then(function (job) {
@@ -843,8 +851,12 @@
   });
   $("[data-action='rows-next']").addEventListener("click", function () {
     if (state.rows && state.job) loadRows(state.job, state.rows.page + 1).then(function () {
-      var first = $("[data-field='errors-body'] .cell-input");
-      if (first) first.focus();
+      var body = $("[data-field='errors-body']");
+      var first = $(".cell-input[aria-invalid='true']", body) || $(".cell-input", body);
+      if (first) {
+        first.focus();
+        first.select();
+      }
     });
   });
 
