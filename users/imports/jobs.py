@@ -53,9 +53,10 @@ def open_job_sheet(job: ImportJob) -> Iterator[Sheet]:
         return
     from users.imports.read import open_import_sheet
 
-    # Columns chosen on the Check step (or remembered for this header) decide with the synonyms; corrected rows
-    # are read in place of the file's (users/imports/columns.py, corrections.py).
-    sheet_name = job.sheet_name or ((job.sheet_layout or {}).get("sheet", "") if job.column_map else "")
+    # Columns chosen on the Check step (or remembered for this header) decide with the synonyms, on the sheet the
+    # check read; corrected rows are read in place of the file's (users/imports/columns.py, corrections.py).
+    settled = job.column_map or not job.dry_run
+    sheet_name = job.sheet_name or ((job.sheet_layout or {}).get("sheet", "") if settled else "")
     with open_import_sheet(path, sheet_name=sheet_name, columns=column_rules_for(job)) as sheet:
         if not job.column_mapping:
             lifecycle.record_header(
