@@ -304,6 +304,10 @@ SPECTACULAR_SETTINGS = {
         "RowOutcomeEnum": "users.models.choices.RowOutcome",
         "RowErrorCodeEnum": "users.models.choices.RowErrorCode",
         "RegionEnum": "users.models.choices.Region",
+        # The Check step (users/api/checkstep.py): the fields a column can hold, how it was matched, a row's fate.
+        "CustomerFieldEnum": "users.imports.rows.Field",
+        "ColumnMatchEnum": "users.imports.header.MatchKind",
+        "CorrectionOutcomeEnum": "users.models.corrections.CorrectionOutcome",
     },
 }
 # --- Sign-in defences ---------------------------------------------------------------------------------------------

@@ -4,7 +4,15 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from users.accounts.forms import AdminSignInForm
-from users.models import Customer, ImportJob, ImportRowError, SmsMessage, User
+from users.models import (
+    Customer,
+    ImportAuditEntry,
+    ImportJob,
+    ImportRowError,
+    RememberedColumnMap,
+    SmsMessage,
+    User,
+)
 
 # A locked-out sign-in says so on the admin's own login page (users/accounts/lockout.py).
 admin.site.login_form = AdminSignInForm
@@ -57,6 +65,17 @@ class ImportRowErrorInline(admin.TabularInline):
     readonly_fields = fields
 
 
+class ImportAuditEntryInline(admin.TabularInline):
+    """What was changed on the job's Check step: columns chosen, rows corrected (read only, it is the record)."""
+
+    model = ImportAuditEntry
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ("at", "user_name", "action", "row_number", "changes", "outcome")
+    readonly_fields = fields
+
+
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
     list_display = (
@@ -72,6 +91,20 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_filter = ("status", "source")
     search_fields = ("original_filename", "id")
     readonly_fields = [field.name for field in ImportJob._meta.fields]
+    inlines = [ImportAuditEntryInline]
+
+
+@admin.register(RememberedColumnMap)
+class RememberedColumnMapAdmin(admin.ModelAdmin):
+    """Column choices remembered for a header row (users/imports/columns.py); delete one to have the next such
+    sheet ask again."""
+
+    list_display = ("__str__", "confirmed_by_name", "confirmed_at")
+    search_fields = ("confirmed_by_name",)
+    readonly_fields = ("header_key", "headers", "fields", "confirmed_by", "confirmed_by_name", "confirmed_at")
+
+    def has_add_permission(self, request: object) -> bool:
+        return False  # a choice is remembered by making it on the import page, where the sheet's columns are known
 
 
 @admin.register(SmsMessage)

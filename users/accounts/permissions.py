@@ -53,6 +53,11 @@ def user_may_commit_import(user: User, created_by_id: int | None) -> bool:
     return user_can_import(user) and user_owns_import(user, created_by_id)
 
 
+def user_may_correct_import(user: User, created_by_id: int | None) -> bool:
+    """Only the owner chooses an import's columns and corrects its rows: their commit writes what they change."""
+    return user_can_import(user) and user_owns_import(user, created_by_id)
+
+
 def user_may_cancel_import(user: User, created_by_id: int | None) -> bool:
     """The owner; and a superuser, as the emergency brake on anyone's runaway import (cancelling writes nothing)."""
     return user_can_import(user) and (user_owns_import(user, created_by_id) or bool(user.is_superuser))

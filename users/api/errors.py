@@ -50,6 +50,11 @@ HTTP_STATUS_BY_CODE: dict[str, int] = {
     RefusalCode.TOO_MANY_ACTIVE_IMPORTS: status.HTTP_429_TOO_MANY_REQUESTS,
     # The server can't store what the request needs; it clears as retention deletes old uploads.
     RefusalCode.STORAGE_FULL: status.HTTP_507_INSUFFICIENT_STORAGE,
+    # The Check step (users/imports/columns.py, corrections.py). A corrected row that still can't be imported is
+    # well-formed but unusable: 422, with the problems field by field, like a validation error.
+    RefusalCode.INVALID_COLUMN_MAP: status.HTTP_400_BAD_REQUEST,
+    RefusalCode.COLUMNS_MISSING: status.HTTP_409_CONFLICT,
+    RefusalCode.ROW_INVALID: status.HTTP_422_UNPROCESSABLE_ENTITY,
 }
 
 

@@ -29,14 +29,34 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from users.accounts.permissions import user_can_view_customers, user_owns_import
+from users.api.checkstep import (
+    FIELD_CHOICES,
+    AuditEntrySerializer,
+    RememberedColumnsSerializer,
+    RowFieldSerializer,
+    SheetColumnSerializer,
+    sheet_columns,
+    sheet_row_fields,
+)
 from users.api.permissions import CanImportCustomers, IsStaffUser
 from users.api.schema import ErrorSerializer, PagePagination, error_responses, paginated_response
+from users.imports.columns import import_job_choose_columns, job_columns_message
+from users.imports.corrections import import_audit_trail
 from users.imports.errors import RefusalCode, ServiceError
 from users.imports.report import error_report_csv, error_report_xlsx
 from users.imports.selectors import import_job_visible_to, import_jobs_visible_to, import_row_errors
 from users.imports.services import import_job_cancel, import_job_commit, import_job_create
 from users.imports.template import XLSX_CONTENT_TYPE
-from users.models import DuplicatePolicy, ImportJob, ImportSource, ImportStatus, RowErrorCode, RowOutcome, User
+from users.models import (
+    DuplicatePolicy,
+    ImportAuditEntry,
+    ImportJob,
+    ImportSource,
+    ImportStatus,
+    RowErrorCode,
+    RowOutcome,
+    User,
+)
 from users.sms.selectors import SmsCounts, sms_counts_for_import
 
 logger = logging.getLogger(__name__)
@@ -150,6 +170,8 @@ class ImportJobLinksSerializer(serializers.Serializer):
     errors = serializers.CharField()
     errors_xlsx = serializers.CharField()
     errors_csv = serializers.CharField()
+    rows = serializers.CharField(help_text="The rows to correct on the Check step, paged.")
+    audit = serializers.CharField(help_text="What was changed before the commit: columns chosen, rows corrected.")
 
 
 @extend_schema_serializer(component_name="ImportJob")
@@ -190,6 +212,18 @@ class ImportJobSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     links = serializers.SerializerMethodField()
+    # The Check step: the sheet's columns and how each was matched, and rows corrected (users/imports/columns.py,
+    # corrections.py). Read from the job's own row: the detail view's two queries stay two.
+    column_map = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        help_text="The columns chosen on the Check step (PATCH this job): letter → field, or \"\" to ignore it.",
+    )
+    columns = serializers.SerializerMethodField()
+    missing_fields = serializers.SerializerMethodField()
+    columns_message = serializers.SerializerMethodField()
+    remembered_columns = serializers.SerializerMethodField()
+    row_fields = serializers.SerializerMethodField()
+    corrected_rows = serializers.IntegerField(help_text="Rejected rows corrected on the Check step.")
 
     @extend_schema_field(ImportJobLinksSerializer)
     def get_links(self, job: ImportJob) -> dict[str, str]:
@@ -201,7 +235,29 @@ class ImportJobSerializer(serializers.Serializer):
             "errors": f"{detail}errors/",
             "errors_xlsx": f"{detail}errors.xlsx",
             "errors_csv": f"{detail}errors.csv",
+            "rows": f"{detail}rows/",
+            "audit": f"{detail}audit/",
         }
+
+    @extend_schema_field(SheetColumnSerializer(many=True))
+    def get_columns(self, job: ImportJob) -> list[dict[str, Any]]:
+        return sheet_columns(job)
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=FIELD_CHOICES)))
+    def get_missing_fields(self, job: ImportJob) -> list[str]:
+        return list((job.sheet_layout or {}).get("missing", []))
+
+    @extend_schema_field(serializers.CharField())
+    def get_columns_message(self, job: ImportJob) -> str:
+        return job_columns_message(job)
+
+    @extend_schema_field(RememberedColumnsSerializer(allow_null=True))
+    def get_remembered_columns(self, job: ImportJob) -> dict[str, str] | None:
+        return (job.sheet_layout or {}).get("remembered")
+
+    @extend_schema_field(RowFieldSerializer(many=True))
+    def get_row_fields(self, job: ImportJob) -> list[dict[str, str]]:
+        return sheet_row_fields(job)
 
 
 @extend_schema_serializer(component_name="ImportRowError")
@@ -306,12 +362,20 @@ class ImportJobListCreateApi(APIView):
 
 
 class ImportJobDetailApi(_JobReadApi):
-    """A job's status, counts, progress, speed, ETA and first errors: cheap enough to poll every second."""
+    """A job's status, counts, progress, speed, ETA and first errors: cheap enough to poll every second.
+
+    PATCH chooses the sheet's columns on the Check step (`column_map`) and checks the file again with them.
+    """
 
     @extend_schema_serializer(component_name="ImportJobDetail")
     class OutputSerializer(ImportJobSerializer):
         first_errors = serializers.SerializerMethodField()
         sms = serializers.SerializerMethodField()
+        audit_trail = serializers.SerializerMethodField()
+
+        @extend_schema_field(AuditEntrySerializer(many=True))
+        def get_audit_trail(self, job: ImportJob) -> list[dict[str, Any]]:
+            return AuditEntrySerializer(self.context["audit_trail"], many=True, context=self.context).data
 
         @extend_schema_field(ImportRowErrorSerializer(many=True))
         def get_first_errors(self, job: ImportJob) -> list[dict[str, Any]]:
@@ -333,9 +397,59 @@ class ImportJobDetailApi(_JobReadApi):
         context = {
             "first_errors": first_errors,
             "sms": _sms_counts(job=job),
+            "audit_trail": _audit_trail(job=job),
             "mask_matched_rows": not shows_matched_rows(user=request.user, job=job),
         }
         return Response(self.OutputSerializer(job, context=context).data)
+
+    @extend_schema_serializer(component_name="ImportColumnChoice")
+    class InputSerializer(serializers.Serializer):
+        column_map = serializers.DictField(
+            child=serializers.CharField(allow_blank=True, allow_null=True, max_length=32),
+            help_text='Column letter → the field it holds ("shipping_mark", "full_name", "first_name", "last_name", '
+            '"email", "phone", "region"), or "" to ignore it. Columns not named keep their field; without any, '
+            "nothing changes.",
+        )
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.request.method == "PATCH":
+            return [CanImportCustomers()]
+        return [IsStaffUser()]
+
+    @extend_schema(
+        operation_id="imports_partial_update",
+        summary="Choose a checked job's columns",
+        description="For a dry run waiting at VALIDATED: check the file again with these columns, no new upload "
+        "(202, the job queued again). The choice is remembered for sheets with the same header row, and recorded in "
+        "the job's audit trail; rows corrected before are dropped, since the file is checked from the top. Only "
+        "the job's owner may (403).",
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(ImportJobSerializer, description="Nothing was chosen: the job as it is."),
+            202: ImportJobSerializer,
+            **error_responses(400, 401, 403, 404, 409),
+            **QUOTA_RESPONSES,
+        },
+    )
+    def patch(self, request: Request, job_id: uuid.UUID) -> Response:
+        job = _visible_job(user=request.user, job_id=job_id)
+        serializer = self.InputSerializer(data=request.data, partial=True)  # PATCH: what isn't sent doesn't change
+        serializer.is_valid(raise_exception=True)
+        column_map = serializer.validated_data.get("column_map") or {}
+        job = import_job_choose_columns(job=job, user=request.user, column_map=column_map)
+        answer = status.HTTP_202_ACCEPTED if column_map else status.HTTP_200_OK  # queued again, or left as it was
+        return Response(ImportJobSerializer(job).data, status=answer)
+
+
+# Entries of the audit trail the detail view shows; the full trail is paged at audit/.
+AUDIT_TRAIL_LIMIT = 20
+
+
+def _audit_trail(*, job: ImportJob) -> list[ImportAuditEntry]:
+    """The newest entries of the job's audit trail; no query for a job nothing was changed on (most of them)."""
+    if not (job.corrected_rows or job.column_map):
+        return []
+    return list(import_audit_trail(job=job)[:AUDIT_TRAIL_LIMIT])
 
 
 class ImportJobCommitApi(_JobWriteApi):

@@ -3,7 +3,14 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView  # job API
 
-from users.api import auth, excel, frontend_customers, health, metrics
+from users.api import (
+    auth,
+    corrections,  # job API: the Check step
+    excel,
+    frontend_customers,
+    health,
+    metrics,
+)
 from users.api import imports as job_api  # job API
 from users.api.customers import CustomerListApi  # job API
 
@@ -40,6 +47,14 @@ urlpatterns = [
     path("imports/<uuid:job_id>/errors/", job_api.ImportJobErrorsApi.as_view(), name="import-job-errors"),
     path("imports/<uuid:job_id>/errors.xlsx", job_api.ImportJobErrorsXlsxApi.as_view(), name="import-job-errors-xlsx"),
     path("imports/<uuid:job_id>/errors.csv", job_api.ImportJobErrorsCsvApi.as_view(), name="import-job-errors-csv"),
+    # the Check step: rows to correct, one row's correction, the audit trail (choosing columns is a PATCH of the job)
+    path("imports/<uuid:job_id>/rows/", corrections.ImportJobRowsApi.as_view(), name="import-job-rows"),
+    path(
+        "imports/<uuid:job_id>/rows/<int:row_number>/",
+        corrections.ImportJobRowApi.as_view(),
+        name="import-job-row",
+    ),
+    path("imports/<uuid:job_id>/audit/", corrections.ImportJobAuditApi.as_view(), name="import-job-audit"),
     path("customers/", CustomerListApi.as_view(), name="customer-list"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

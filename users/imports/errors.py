@@ -25,6 +25,11 @@ class RefusalCode(StrEnum):
     TOO_MANY_CUSTOMERS = "too_many_customers"
     TOO_MANY_ACTIVE_IMPORTS = "too_many_active_imports"
     STORAGE_FULL = "storage_full"
+    # The Check step: a column choice that can't be used; a commit before the columns are chosen; a correction
+    # whose values still don't make an importable row (users/imports/columns.py, corrections.py).
+    INVALID_COLUMN_MAP = "invalid_column_map"
+    COLUMNS_MISSING = "columns_missing"
+    ROW_INVALID = "row_invalid"
 
 
 class ServiceError(Exception):

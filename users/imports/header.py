@@ -6,9 +6,13 @@ sometimes leave the header out. Names are compared with case, spacing and
 punctuation removed, against the synonyms below.
 """
 
+import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from enum import StrEnum
 from typing import Any
 
 from users.imports.errors import ImportRefused
@@ -96,19 +100,24 @@ def find_header(rows: Iterable[SourceRow]) -> HeaderMap | None:
     columns: `require_columns` says which, so the admin hears what is missing
     rather than "no header".
     """
-    head = _first_rows(rows)
+    rows_used = header_rows(_first_rows(rows))
+    return _map_columns(rows_used) if rows_used else None
+
+
+def header_rows(head: Sequence[SourceRow]) -> list[SourceRow]:
+    """The row (or two) of `head` that `find_header` reads as the header; empty if none names enough fields."""
     best: tuple[int, int] | None = None  # (fields named, position in head)
     for position, row in enumerate(head):
         named = len({field_ for cell in row.cells if (field_ := field_for(cell)) is not None})
         if named >= MIN_HEADER_FIELDS and (best is None or named > best[0]):
             best = (named, position)
     if best is None:
-        return None
+        return []
     position = best[1]
     rows_used = [head[position]]
     if position + 1 < len(head) and _is_sub_header(head[position + 1]):
         rows_used.append(head[position + 1])
-    return _map_columns(rows_used)
+    return rows_used
 
 
 def _first_rows(rows: Iterable[SourceRow]) -> list[SourceRow]:
@@ -205,14 +214,15 @@ def missing_columns(header: HeaderMap) -> list[str]:
 
 def require_columns(header: HeaderMap, *, sheet_name: str = "") -> None:
     """ImportRefused(MISSING_COLUMNS) naming each required column the header lacks."""
-    problems = missing_columns(header)
-    if problems:
-        where = f' (sheet "{sheet_name}", header in row {header.header_row})' if sheet_name else ""
-        found = ", ".join(header.labels.values()) or "none"
-        raise ImportRefused(
-            FileErrorCode.MISSING_COLUMNS,
-            " ".join(problems) + f" Columns recognised{where}: {found}.",
-        )
+    if missing_columns(header):
+        raise ImportRefused(FileErrorCode.MISSING_COLUMNS, missing_columns_message(header, sheet_name=sheet_name))
+
+
+def missing_columns_message(header: HeaderMap, *, sheet_name: str = "") -> str:
+    """Each required column the header lacks, with its usual names, then the columns recognised."""
+    where = f' (sheet "{sheet_name}", header in row {header.header_row})' if sheet_name else ""
+    found = ", ".join(header.labels.values()) or "none"
+    return " ".join(missing_columns(header)) + f" Columns recognised{where}: {found}."
 
 
 def template_header(rows: Iterable[SourceRow]) -> HeaderMap | None:
@@ -262,3 +272,336 @@ def _looks_like_regions(values: list[Any]) -> bool:
             continue
         known += 1
     return known * 2 >= len(filled)
+
+
+# --- Choosing columns: when the names aren't enough, a person decides ----------------------------------------------
+#
+# The Check step shows each column of the sheet (its header and three sample values), the field each one holds and
+# how it came to hold it; a column no name matched gets a suggestion from what its values look like. A person's
+# choices (`ColumnRules.chosen`) and choices remembered for the same header row (`ColumnRules.remembered`, kept by
+# users/imports/columns.py) go on top of the synonyms. Columns are named by their letter, as Excel shows them.
+
+
+class MatchKind(StrEnum):
+    """How a column came to hold its field, as the Check step and the API say it."""
+
+    EXACT = "exact"  # the header is the field's own name: "Phone Number", "Email"
+    SYNONYM = "synonym"  # another usual name for it: "Tel.", "Mobile", "Mark"
+    REMEMBERED = "remembered"  # as confirmed before for a sheet with this same header row
+    CHOSEN = "chosen"  # the admin chose it for this import
+
+
+# A header is an exact match when it is the template's label or the field's first name above.
+_EXACT_KEYS: dict[Field, frozenset[str]] = {
+    field_: frozenset({header_key(FIELD_LABELS[field_]), header_key(names[0])}) for field_, names in SYNONYMS.items()
+}
+# A customer sheet has a dozen columns; a row may have 16,384. Past this many, columns are neither shown nor chosen.
+LAYOUT_MAX_COLUMNS = 100
+SAMPLES_PER_COLUMN = 3
+SAMPLE_MAX_LENGTH = 80
+# A column's values suggest a field when at least this share of its filled cells (in the first rows) look like one.
+SUGGEST_SHARE = 0.6
+# The last column Excel has (XFD): letters beyond it name nothing.
+MAX_COLUMN_INDEX = 16_383
+_LETTERS = re.compile(r"[A-Z]{1,3}")
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_MARK_SHAPE = re.compile(r"(?=.*[A-Za-z])(?=.*\d)[A-Za-z0-9][A-Za-z0-9 _-]{1,19}")
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:['.\-][^\W\d_]+)*\.?")
+
+
+def column_letter(index: int) -> str:
+    """0 → "A", 25 → "Z", 26 → "AA": a 0-based column as Excel names it."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(ord("A") + remainder) + letters
+    return letters
+
+
+def column_index(letter: str) -> int | None:
+    """Column "A" → 0, "AA" → 26; None for anything that isn't a column of a sheet (A to XFD)."""
+    if not isinstance(letter, str) or not _LETTERS.fullmatch(letter):
+        return None
+    index = 0
+    for char in letter:
+        index = index * 26 + ord(char) - ord("A") + 1
+    return index - 1 if index - 1 <= MAX_COLUMN_INDEX else None
+
+
+@dataclass(frozen=True)
+class RememberedColumns:
+    """Columns confirmed for a header row before: the field of each column, by position, and who confirmed them."""
+
+    fields: tuple[Field | None, ...]
+    confirmed_at: str  # ISO 8601
+    confirmed_by: str  # a name to show, not a login
+
+
+@dataclass(frozen=True)
+class ColumnRules:
+    """What decides the columns besides their names: this import's choices, and choices remembered for the header."""
+
+    chosen: Mapping[int, Field | None] = dataclass_field(default_factory=dict)  # 0-based column → field (None: ignore)
+    remembered: Callable[[str], RememberedColumns | None] | None = None  # by `SheetLayout.key`
+
+
+@dataclass(frozen=True)
+class SheetColumn:
+    """One column of the sheet as the Check step shows it."""
+
+    index: int
+    header: str
+    samples: tuple[str, ...]
+    field: Field | None
+    matched_by: MatchKind | None
+    suggested: Field | None = None  # for a column holding no field: what its values look like
+
+    @property
+    def letter(self) -> str:
+        return column_letter(self.index)
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """The sheet's columns under its header row: what each holds, how it was matched, and what is still missing."""
+
+    header: HeaderMap  # what the pipeline reads: the synonyms' map, or the map once choices changed it
+    key: str  # the header row in normal form, hashed: what remembered choices are found by ("" without a header)
+    columns: tuple[SheetColumn, ...]
+    remembered: RememberedColumns | None = None  # the remembered choices applied, if any
+
+    def missing_fields(self) -> tuple[Field, ...]:
+        return missing_fields(self.header.columns)
+
+    def has_columns_to_choose(self) -> bool:
+        """Whether some column holds no field yet, so a person could pick the missing ones among them."""
+        return any(column.field is None for column in self.columns)
+
+
+def missing_fields(columns: Mapping[Field, int]) -> tuple[Field, ...]:
+    """The required fields no column holds, in the template's order; a lone name column asks for its partner."""
+    missing: list[Field] = [] if Field.SHIPPING_MARK in columns else [Field.SHIPPING_MARK]
+    has_first, has_last = Field.FIRST_NAME in columns, Field.LAST_NAME in columns
+    if Field.FULL_NAME not in columns and not (has_first and has_last):
+        missing.append(Field.LAST_NAME if has_first else Field.FIRST_NAME if has_last else Field.FULL_NAME)
+    if Field.PHONE not in columns:
+        missing.append(Field.PHONE)
+    return tuple(missing)
+
+
+class ColumnsMissing(ImportRefused):
+    """MISSING_COLUMNS for a sheet whose header was read: it carries the columns, so a person can choose the rest."""
+
+    def __init__(self, message: str, *, layout: SheetLayout, sheet_name: str) -> None:
+        super().__init__(FileErrorCode.MISSING_COLUMNS, message)
+        self.layout = layout
+        self.sheet_name = sheet_name
+
+
+class ColumnChoiceError(ValueError):
+    """A column choice that can't be used, with a sentence saying why."""
+
+
+def describe_columns(
+    head: Sequence[SourceRow], rows_used: Sequence[SourceRow], *, rules: ColumnRules | None = None
+) -> SheetLayout:
+    """The layout of a sheet whose header is `rows_used` (found in `head`, its first rows): names, then choices.
+
+    The synonyms decide first, exactly as `find_header` maps them; choices
+    remembered for this header row replace theirs; this import's choices go
+    last. Each column says how it got its field, counting only what changed
+    it: a choice that repeats what the synonyms found stays "exact" or
+    "synonym". A column left without a field gets a suggestion from its
+    values (phones, emails, marks, regions, names), never one already taken.
+    """
+    rules = rules or ColumnRules()
+    header_row = rows_used[-1].number
+    texts = _header_texts(rows_used)
+    automatic = _map_columns(rows_used)
+    automatic_fields: dict[int, Field | None] = {index: field_ for field_, index in automatic.columns.items()}
+    fields = dict(automatic_fields)
+    kinds: dict[int, MatchKind] = {
+        index: MatchKind.EXACT if header_key(texts.get(index)) in _EXACT_KEYS[field_] else MatchKind.SYNONYM
+        for index, field_ in fields.items()
+        if field_ is not None
+    }
+    data = [row for row in head if row.number > header_row]
+    filled = {index for row in data for index, cell in enumerate(row.cells) if clean_text_of(cell)}
+    indices = sorted(set(texts) | filled)[:LAYOUT_MAX_COLUMNS]
+    key = _layout_key(texts)
+    remembered = rules.remembered(key) if (rules.remembered is not None and key) else None
+    if remembered is not None:
+        _apply(fields, kinds, dict(enumerate(remembered.fields)), MatchKind.REMEMBERED, indices)
+    _apply(fields, kinds, dict(rules.chosen), MatchKind.CHOSEN, indices)
+    taken = {field_ for index, field_ in fields.items() if field_ is not None and index in indices}
+    columns = []
+    for index in indices:
+        values = [row.cells[index] for row in data if index < len(row.cells) and clean_text_of(row.cells[index])]
+        field_ = fields.get(index)
+        suggested = None if field_ is not None else suggest_field(values, taken=taken)
+        if suggested is not None:
+            taken.add(suggested)  # one suggestion per field: the first column that looks like it
+        columns.append(
+            SheetColumn(
+                index=index,
+                header=texts.get(index, ""),
+                samples=tuple(clean_text_of(value)[:SAMPLE_MAX_LENGTH] for value in values[:SAMPLES_PER_COLUMN]),
+                field=field_,
+                matched_by=kinds.get(index) if field_ is not None else None,
+                suggested=suggested,
+            )
+        )
+    header = automatic
+    if {i: f for i, f in fields.items() if f is not None} != automatic_fields:
+        header = HeaderMap(
+            header_row=header_row,
+            columns={field_: index for index, field_ in sorted(fields.items()) if field_ is not None},
+            labels={field_: texts.get(index, "") for index, field_ in fields.items() if field_ is not None},
+            unknown_columns=tuple(texts[index] for index in sorted(texts) if fields.get(index) is None),
+        )
+    return SheetLayout(header=header, key=key, columns=tuple(columns), remembered=remembered)
+
+
+def _apply(
+    fields: dict[int, Field | None],
+    kinds: dict[int, MatchKind],
+    choices: Mapping[int, Field | None],
+    kind: MatchKind,
+    indices: Sequence[int],
+) -> None:
+    allowed = set(indices)
+    for index, field_ in choices.items():
+        if index not in allowed or fields.get(index) == field_:
+            continue
+        fields[index] = field_
+        if field_ is None:
+            kinds.pop(index, None)
+        else:
+            kinds[index] = kind
+
+
+def _header_texts(rows_used: Sequence[SourceRow]) -> dict[int, str]:
+    """Column → header text; in a two-row header the lower row's text wins, as `_map_columns` reads it."""
+    texts: dict[int, str] = {}
+    for row in rows_used:
+        for index, cell in enumerate(row.cells):
+            if cell is not None and (text := str(cell).strip()):
+                texts[index] = text
+    return texts
+
+
+def fallback_header_rows(head: Sequence[SourceRow]) -> list[SourceRow]:
+    """The first row that reads like a header though no name in it is known: words, no phones, no emails.
+
+    For a sheet whose headers are all its own ("Client", "Cellphone",
+    "Identifier"): its columns can still be shown and chosen.
+    """
+    for row in head:
+        filled = [cell for cell in row.cells if cell is not None and str(cell).strip()]
+        if not filled:
+            continue
+        looks_like_header = len(filled) >= MIN_HEADER_FIELDS and all(
+            isinstance(cell, str) and not _looks_like_phone(cell) and "@" not in cell for cell in filled
+        )
+        return [row] if looks_like_header else []
+    return []
+
+
+def _layout_key(texts: Mapping[int, str]) -> str:
+    """The header row in normal form (each cell as `header_key` reduces it, by position), hashed; "" if empty."""
+    if not texts:
+        return ""
+    normal = "\x1f".join(header_key(texts.get(index, "")) for index in range(max(texts) + 1))
+    return hashlib.sha256(normal.encode()).hexdigest()
+
+
+def clean_text_of(value: Any) -> str:
+    from users.customers.normalise import clean_text
+
+    return clean_text(value)
+
+
+def suggest_field(values: Sequence[Any], *, taken: set[Field] | frozenset[Field] = frozenset()) -> Field | None:
+    """What most of a column's values look like: phones, emails, regions, shipping marks or people's names.
+
+    None when no shape wins, or when the field it suggests is already taken
+    (a name is never suggested beside first and last name columns).
+    """
+    cells = [(value, text) for value in values if (text := clean_text_of(value))]
+    if not cells:
+        return None
+    needed = max(1, SUGGEST_SHARE * len(cells))
+    names_taken = bool(taken & {Field.FULL_NAME, Field.FIRST_NAME, Field.LAST_NAME})
+    shapes: tuple[tuple[Field, Callable[[Any, str], bool]], ...] = (
+        (Field.EMAIL, lambda _value, text: bool(_EMAIL_SHAPE.fullmatch(text))),
+        (Field.PHONE, lambda value, text: _looks_like_phone(value) and "@" not in text),
+        (Field.REGION, lambda _value, text: _is_region(text)),
+        (Field.SHIPPING_MARK, lambda _value, text: bool(_MARK_SHAPE.fullmatch(text)) and not _looks_like_phone(text)),
+        (Field.FULL_NAME, lambda _value, text: _looks_like_name(text)),
+    )
+    for field_, looks_like in shapes:
+        if field_ in taken or (field_ == Field.FULL_NAME and names_taken):
+            continue
+        if sum(1 for value, text in cells if looks_like(value, text)) >= needed:
+            return field_
+    return None
+
+
+def _is_region(text: str) -> bool:
+    from users.customers.normalise import InvalidValue, normalise_region
+
+    try:
+        normalise_region(text)
+    except InvalidValue:
+        return False
+    return True
+
+
+def _looks_like_name(text: str) -> bool:
+    words = text.replace(",", " ").split()
+    return 2 <= len(words) <= 4 and all(_NAME_WORD.fullmatch(word) for word in words)
+
+
+def resolve_column_choices(layout: SheetLayout, choices: Mapping[str, str | None]) -> dict[int, Field | None]:
+    """Every described column's field once `choices` (column letter → field name, "" or None to ignore) apply.
+
+    Raises ColumnChoiceError with a sentence when a letter names no column of
+    the sheet, a field is unknown or chosen twice, the names are half chosen,
+    or a required field is left without a column: checking with such a choice
+    could only fail again.
+    """
+    by_letter = {column.letter: column for column in layout.columns}
+    fields: dict[int, Field | None] = {column.index: column.field for column in layout.columns}
+    for letter, value in choices.items():
+        column = by_letter.get(letter)
+        if column is None:
+            listed = ", ".join(by_letter) or "none"
+            raise ColumnChoiceError(f"The sheet has no column {letter!s:.10}; its columns are {listed}.")
+        if value in (None, ""):
+            fields[column.index] = None
+            continue
+        try:
+            fields[column.index] = Field(value)
+        except ValueError:
+            known = ", ".join(field_.value for field_ in Field)
+            raise ColumnChoiceError(
+                f'{str(value)[:40]!r} is not a customer field; column {letter} may hold one of {known}, or "" '
+                "to ignore it."
+            ) from None
+    chosen: dict[Field, list[str]] = {}
+    for index, field_ in fields.items():
+        if field_ is not None:
+            chosen.setdefault(field_, []).append(column_letter(index))
+    for field_, letters in chosen.items():
+        if len(letters) > 1:
+            raise ColumnChoiceError(
+                f"{FIELD_LABELS[field_]} is chosen for columns {' and '.join(letters)}; choose one of them."
+            )
+    if Field.FULL_NAME in chosen and (Field.FIRST_NAME in chosen or Field.LAST_NAME in chosen):
+        raise ColumnChoiceError("Choose either one Name column, or a First Name and a Last Name column, not both.")
+    missing = missing_fields(dict.fromkeys(chosen, 0))
+    if missing:
+        labels = " and ".join(FIELD_LABELS[field_] for field_ in missing)
+        raise ColumnChoiceError(f"Choose a column for {labels}: the import needs it.")
+    return fields

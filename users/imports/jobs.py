@@ -17,10 +17,13 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection
 
 from users.imports import lifecycle
+from users.imports.columns import column_rules_for, job_columns_await, job_layout_record
+from users.imports.corrections import corrected_sheet
 from users.imports.errors import ImportRefused
 from users.imports.lifecycle import Lease, LostOwnership
 from users.imports.payload import PayloadSheet
 from users.imports.pipeline import ImportCancelled, Sheet, validate_sheet, write_sheet
+from users.imports.rowkeys import RowKeyRecorder
 from users.logtags import LogTag
 from users.models import FileErrorCode, ImportJob, ImportSource, ImportStatus
 
@@ -50,7 +53,11 @@ def open_job_sheet(job: ImportJob) -> Iterator[Sheet]:
         return
     from users.imports.read import open_import_sheet
 
-    with open_import_sheet(path, sheet_name=job.sheet_name) as sheet:
+    # Columns chosen on the Check step (or remembered for this header) decide with the synonyms, on the sheet the
+    # check read; corrected rows are read in place of the file's (users/imports/columns.py, corrections.py).
+    settled = job.column_map or not job.dry_run
+    sheet_name = job.sheet_name or ((job.sheet_layout or {}).get("sheet", "") if settled else "")
+    with open_import_sheet(path, sheet_name=sheet_name, columns=column_rules_for(job)) as sheet:
         if not job.column_mapping:
             lifecycle.record_header(
                 job_id=job.id,
@@ -58,7 +65,8 @@ def open_job_sheet(job: ImportJob) -> Iterator[Sheet]:
                 column_mapping={f.value: sheet.header.label(f) for f in sheet.header.columns},
                 unknown_columns=list(sheet.header.unknown_columns),
             )
-        yield sheet
+        job_layout_record(job, sheet=sheet)
+        yield corrected_sheet(job, sheet)
 
 
 def import_job_run(*, job_id: uuid.UUID) -> None:
@@ -106,13 +114,16 @@ def _run_claimed(job: ImportJob, lease: Lease) -> None:
         with open_job_sheet(job) as sheet:
             if job.dry_run:
                 lifecycle.begin_pass(lease, status=ImportStatus.VALIDATING)
-                validate_sheet(job, sheet, lease=lease)
+                # The importable rows' keys, so a row corrected on the Check step is checked against them.
+                validate_sheet(job, sheet, lease=lease, collect=RowKeyRecorder(job_id=job.id))
                 lifecycle.finish(lease, status=ImportStatus.VALIDATED)
             else:
                 lifecycle.begin_pass(lease, status=ImportStatus.RUNNING)
                 write_sheet(job, sheet, lease=lease, user=job.created_by)
                 _complete(lease)
     except ImportRefused as refusal:
+        if job_columns_await(job, lease, refusal):
+            return  # a dry run waits at the Check step for a person to choose the missing columns
         logger.warning(
             "%s job=%s code=%s %s",
             LogTag.EXCEL_UPLOAD_REFUSED,

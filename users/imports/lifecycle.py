@@ -20,6 +20,11 @@ a worker.
 The other modules decide *when* (the worker's loop in jobs.py, the passes in
 pipeline.py, the services the API calls, the sweeps); this module is the only
 one that changes an `ImportJob` once it exists.
+
+A dry run that finds required columns missing stops at VALIDATED with the
+sheet's columns (`await_columns`); choosing them sends it back to QUEUED
+(`choose_columns`). Correcting a row changes only the counts of a job waiting
+at VALIDATED (`hold_for_correction`, `record_correction`).
 """
 
 import os
@@ -236,6 +241,103 @@ def cancel(*, job_id: uuid.UUID) -> bool:
     return bool(
         ImportJob.objects.filter(id=job_id, status__in=(*WAITING_STATUSES, *ACTIVE_STATUSES)).update(
             cancel_requested=True
+        )
+    )
+
+
+# --- the Check step: columns chosen, rows corrected (users/imports/columns.py, corrections.py) ---------------------
+
+# The counts a dry run fills in, and a new check of the file starts again from zero.
+_CHECKED_COUNTS = (
+    "total_rows",
+    "valid_rows",
+    "processed_rows",
+    "failed_count",
+    "skipped_count",
+    "duplicates_in_file",
+    "existing_matches",
+    "corrected_rows",
+)
+
+
+def await_columns(lease: Lease, *, layout: dict) -> ImportJob:
+    """A dry run whose sheet lacks required columns stops at VALIDATED with its columns, for a person to choose them.
+
+    No row was checked, so every count is zero, and a commit is refused until
+    the columns are chosen (`choose_columns`). Returns the fresh job.
+    """
+    lease.owned().update(
+        status=ImportStatus.VALIDATED,
+        worker_id="",
+        sheet_layout=layout,
+        finished_at=None,
+        eta_seconds=None,
+        **dict.fromkeys(_CHECKED_COUNTS, 0),
+    )
+    return ImportJob.objects.get(id=lease.job_id)
+
+
+def record_layout(*, job_id: uuid.UUID, layout: dict, column_mapping: dict, unknown_columns: list) -> None:
+    """The columns the header stage found this time (they follow the columns chosen), for the Check step."""
+    ImportJob.objects.filter(id=job_id).update(
+        sheet_layout=layout, column_mapping=column_mapping, unknown_columns=unknown_columns
+    )
+
+
+def choose_columns(*, job_id: uuid.UUID, column_map: dict) -> bool:
+    """VALIDATED → QUEUED, to check the file again with these columns; False if the job isn't waiting there any more.
+
+    The counts start again from zero, as the check does; so do corrections
+    (the caller deletes them): they were made against the other columns.
+    """
+    return bool(
+        ImportJob.objects.filter(id=job_id, status=ImportStatus.VALIDATED, dry_run=True, worker_id="").update(
+            status=ImportStatus.QUEUED,
+            column_map=column_map,
+            started_at=None,
+            checkpoint=0,
+            rows_per_second=0,
+            eta_seconds=None,
+            cancel_requested=False,
+            updated_at=timezone.now(),
+            **dict.fromkeys(_CHECKED_COUNTS, 0),
+        )
+    )
+
+
+def hold_for_correction(*, job_id: uuid.UUID) -> ImportJob | None:
+    """Lock a job waiting at VALIDATED until the surrounding transaction ends; None if it isn't waiting there.
+
+    A job's corrections are then made one at a time, so two of them can't both
+    take one phone number; a commit, a cancel or a new column choice waits for
+    the lock and sees the correction. (SQLite's transactions already hold its
+    one write lock from their start: see DATABASES.)
+    """
+    return (
+        ImportJob.objects.select_for_update()
+        .filter(id=job_id, status=ImportStatus.VALIDATED, dry_run=True, worker_id="")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class CountChange:
+    """What a corrected row changes in the checked counts (each a difference, most of them -1, 0 or +1)."""
+
+    valid_rows: int = 0
+    failed_count: int = 0
+    skipped_count: int = 0
+    duplicates_in_file: int = 0
+    existing_matches: int = 0
+    corrected_rows: int = 0
+
+
+def record_correction(*, job_id: uuid.UUID, change: CountChange) -> None:
+    """A corrected row's effect on the job's counts, in the transaction that stores it, after `hold_for_correction`."""
+    deltas = {name: F(name) + delta for name, delta in vars(change).items() if delta}
+    _changed(
+        ImportJob.objects.filter(id=job_id, status=ImportStatus.VALIDATED, dry_run=True, worker_id="").update(
+            **deltas, updated_at=timezone.now()
         )
     )
 

@@ -18,7 +18,18 @@ from pathlib import Path
 
 from users.imports.errors import ImportRefused
 from users.imports.formats import SpreadsheetFormat, detect_format
-from users.imports.header import HEADER_SEARCH_ROWS, find_header, missing_columns, require_columns, template_header
+from users.imports.header import (
+    HEADER_SEARCH_ROWS,
+    ColumnRules,
+    ColumnsMissing,
+    SheetLayout,
+    describe_columns,
+    fallback_header_rows,
+    header_rows,
+    missing_columns,
+    missing_columns_message,
+    template_header,
+)
 from users.imports.readers import WorkbookReader, open_workbook
 from users.imports.rows import HeaderMap, SourceRow
 from users.models.choices import FileErrorCode
@@ -35,6 +46,8 @@ class ImportSheet:
     header: HeaderMap
     estimated_rows: int | None  # data rows below the header, roughly (for progress); None if unknown
     _rows: Callable[[], Iterator[SourceRow]] = field(repr=False, compare=False)
+    # The columns under the header, for the Check step (header.py); None for a sheet read without a header.
+    layout: SheetLayout | None = None
 
     def data_rows(self) -> Iterator[SourceRow]:
         """Each non-empty row below the header, in order, numbered as Excel numbers it; from the top on every call.
@@ -56,20 +69,23 @@ class ImportSheet:
 
 
 @contextmanager
-def open_import_sheet(path: Path, *, sheet_name: str = "") -> Iterator[ImportSheet]:
+def open_import_sheet(path: Path, *, sheet_name: str = "", columns: ColumnRules | None = None) -> Iterator[ImportSheet]:
     """Open `path` for import, or raise ImportRefused with a FileErrorCode and a sentence for the admin.
 
     Sheet choice: `sheet_name` if given (NO_SHEET, listing the sheets, if it
     doesn't exist); else the first visible sheet whose first 20 rows hold a
     header with every required column; else, if a sheet has a header missing
-    some, MISSING_COLUMNS naming them; else the first visible sheet read
-    headerless, if its rows look like the template's order.
+    some, MISSING_COLUMNS naming them (`ColumnsMissing`, with the sheet's
+    columns, so a person can choose them); else the first visible sheet read
+    headerless, if its rows look like the template's order; else its first
+    row of words as a header whose columns must be chosen. `columns` adds a
+    person's choices and remembered ones to the synonyms (header.py).
     """
     path = Path(path)
     detected = detect_format(path)
     workbook = open_workbook(detected)
     try:
-        chosen, header = _choose_sheet(workbook, sheet_name)
+        chosen, header, layout = _choose_sheet(workbook, sheet_name, columns)
         width = max(header.columns.values()) + 1
 
         def rows() -> Iterator[SourceRow]:
@@ -81,6 +97,7 @@ def open_import_sheet(path: Path, *, sheet_name: str = "") -> Iterator[ImportShe
             header=header,
             estimated_rows=_estimate(workbook, chosen, header),
             _rows=rows,
+            layout=layout,
         )
         if next(sheet.data_rows(), None) is None:
             raise ImportRefused(
@@ -101,7 +118,9 @@ def open_import_sheet(path: Path, *, sheet_name: str = "") -> Iterator[ImportShe
         workbook.close()
 
 
-def _choose_sheet(workbook: WorkbookReader, sheet_name: str) -> tuple[str, HeaderMap]:
+def _choose_sheet(
+    workbook: WorkbookReader, sheet_name: str, rules: ColumnRules | None
+) -> tuple[str, HeaderMap, SheetLayout | None]:
     sheets = workbook.sheets()
     if sheet_name and workbook.format != SpreadsheetFormat.CSV:  # a CSV file is one sheet without a name
         names = [sheet.name for sheet in sheets]
@@ -116,35 +135,44 @@ def _choose_sheet(workbook: WorkbookReader, sheet_name: str) -> tuple[str, Heade
         candidates = [match]
     else:
         candidates = [sheet.name for sheet in sheets if sheet.visible] or [sheet.name for sheet in sheets]
-    incomplete: tuple[str, HeaderMap] | None = None
+    incomplete: tuple[str, SheetLayout] | None = None
     first_with_rows: str | None = None
     for name in candidates:
         head = list(islice(workbook.iter_rows(name), HEADER_SEARCH_ROWS))
         if not head:
             continue
         first_with_rows = first_with_rows if first_with_rows is not None else name
-        header = find_header(head)
-        if header is None:
+        rows_used = header_rows(head)
+        if not rows_used:
             continue
-        if not missing_columns(header):
-            return name, header
-        incomplete = incomplete or (name, header)
+        layout = describe_columns(head, rows_used, rules=rules)
+        if not missing_columns(layout.header):
+            return name, layout.header, layout
+        incomplete = incomplete or (name, layout)
     if incomplete is not None:
-        name, header = incomplete
-        require_columns(header, sheet_name=name if len(sheets) > 1 else "")
+        name, layout = incomplete
+        message = missing_columns_message(layout.header, sheet_name=name if len(sheets) > 1 else "")
+        raise ColumnsMissing(message, layout=layout, sheet_name=name)
     if first_with_rows is None:
         if sheet_name and len(sheets) > 1:
             raise ImportRefused(FileErrorCode.EMPTY, f'The sheet "{candidates[0]}" is empty.')
         raise ImportRefused(FileErrorCode.EMPTY, "The file has no rows: every sheet is empty.")
-    headerless = template_header(islice(workbook.iter_rows(first_with_rows), HEADER_SEARCH_ROWS))
+    head = list(islice(workbook.iter_rows(first_with_rows), HEADER_SEARCH_ROWS))
+    headerless = template_header(head)
     if headerless is not None:
-        return first_with_rows, headerless
-    raise ImportRefused(
-        FileErrorCode.MISSING_COLUMNS,
+        return first_with_rows, headerless, None
+    no_header = (
         f"No header row was found in the first {HEADER_SEARCH_ROWS} rows of the sheet{_quoted(first_with_rows)}. "
         "Put a header row with Shipping Mark, First Name, Last Name, Email, Phone Number (and optionally Region) "
-        "above the customers, or use the columns in exactly that order without a header.",
+        "above the customers, or use the columns in exactly that order without a header."
     )
+    rows_used = fallback_header_rows(head)
+    if not rows_used:
+        raise ImportRefused(FileErrorCode.MISSING_COLUMNS, no_header)
+    layout = describe_columns(head, rows_used, rules=rules)
+    if not missing_columns(layout.header):
+        return first_with_rows, layout.header, layout  # the columns were chosen, now or before
+    raise ColumnsMissing(no_header, layout=layout, sheet_name=first_with_rows)
 
 
 def _estimate(workbook: WorkbookReader, sheet: str, header: HeaderMap) -> int | None:

@@ -26,11 +26,13 @@ from users.accounts.permissions import (
     user_may_commit_import,
 )
 from users.imports import lifecycle
+from users.imports.columns import job_needs_columns
 from users.imports.errors import ImportRefused, RefusalCode, ServiceError
 from users.imports.formats import detect_format
 from users.imports.jobs import open_job_sheet
 from users.imports.payload import PayloadSheet, write_payload
 from users.imports.pipeline import Chunk, validate_sheet, write_sheet
+from users.imports.rowkeys import RowKeyRecorder, row_keys_forget
 from users.imports.rows import Candidate, RowProblem
 from users.imports.tasks import enqueue_import_job
 from users.imports.write import ExistingMatch, WriteResult, customer_from_candidate
@@ -263,14 +265,20 @@ def import_job_commit(*, job: ImportJob, user: User) -> ImportJob:
         "Only the person who uploaded this import may commit it; you may follow it.",
     )
     import_options_check(user=user, on_duplicate=job.on_duplicate, send_sms=job.send_sms)
+    if job_needs_columns(job):
+        raise ServiceError(
+            RefusalCode.COLUMNS_MISSING,
+            "The sheet's missing columns must be chosen, and the file checked with them, before it can be imported.",
+        )
     import_quota_check(user=user, new_bytes=0)
     with transaction.atomic():
         _quota_lock()
         import_quota_check(user=user, new_bytes=0)
         claimed = lifecycle.commit(job_id=job.id)
         if claimed:
-            # The commit pass records its own outcome for every row.
+            # The commit pass records its own outcome for every row; the keys kept for corrections are done with.
             job.row_errors.all().delete()
+            row_keys_forget(job_id=job.id)
             enqueue_import_job(job_id=job.id)
     if not claimed:
         job.refresh_from_db()
@@ -338,7 +346,10 @@ def import_preview(
     duplicates: list[RowProblem] = []
     existing: list[ExistingMatch] = []
 
+    record_keys = RowKeyRecorder(job_id=job.id)  # so the job's rows can be corrected on the import page
+
     def collect(chunk: Chunk, matches: dict[int, ExistingMatch]) -> None:
+        record_keys(chunk, matches)
         invalid.extend(chunk.invalid)
         duplicates.extend(chunk.duplicates)
         for candidate in chunk.candidates:

@@ -12,19 +12,33 @@ from users.models.choices import (
     SmsStatus,
     UserRole,
 )
+from users.models.corrections import (
+    AuditAction,
+    CorrectionOutcome,
+    ImportAuditEntry,
+    ImportKeyBlock,
+    ImportRowCorrection,
+    RememberedColumnMap,
+)
 from users.models.customers import Customer
 from users.models.imports import ImportJob, ImportRowError
 from users.models.sms import SmsDailyCount, SmsMessage
 
 __all__ = [
+    "AuditAction",
+    "CorrectionOutcome",
     "Customer",
     "DuplicatePolicy",
     "FileErrorCode",
+    "ImportAuditEntry",
     "ImportJob",
+    "ImportKeyBlock",
+    "ImportRowCorrection",
     "ImportRowError",
     "ImportSource",
     "ImportStatus",
     "Region",
+    "RememberedColumnMap",
     "RowErrorCode",
     "RowOutcome",
     "SmsDailyCount",

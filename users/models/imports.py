@@ -66,6 +66,13 @@ class ImportJob(models.Model):
     unknown_columns = models.JSONField(default=list, blank=True)
     detected_format = models.CharField(max_length=10, blank=True)
 
+    # Choosing columns and correcting rows on the Check step (users/imports/columns.py, corrections.py).
+    column_map = models.JSONField(default=dict, blank=True, help_text="The columns chosen: letter → field, or ''.")
+    sheet_layout = models.JSONField(
+        default=dict, blank=True, help_text="The sheet's columns: header, samples, field and how it was matched."
+    )
+    corrected_rows = models.PositiveIntegerField(default=0)
+
     # Counts: total_rows = created + updated + skipped + failed once complete.
     total_rows = models.PositiveIntegerField(default=0)
     valid_rows = models.PositiveIntegerField(default=0)

@@ -93,6 +93,9 @@ def _page_config(request: HttpRequest, job: ImportJob | None) -> dict[str, Any]:
             "cancel": "/api/imports/{id}/cancel/",
             "errorsXlsx": "/api/imports/{id}/errors.xlsx",
             "errorsCsv": "/api/imports/{id}/errors.csv",
+            # The Check step: the rows to correct, and one row's correction (choosing columns PATCHes "job").
+            "rows": "/api/imports/{id}/rows/",
+            "row": "/api/imports/{id}/rows/{row}/",
             "page": reverse("imports:job", kwargs={"job_id": uuid.UUID(int=0)}).replace(str(uuid.UUID(int=0)), "{id}"),
             "customers": reverse("imports:customers", kwargs={"job_id": uuid.UUID(int=0)}).replace(
                 str(uuid.UUID(int=0)), "{id}"

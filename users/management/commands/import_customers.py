@@ -24,6 +24,7 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
+from users.imports.columns import job_columns_message, job_needs_columns
 from users.imports.errors import ServiceError
 from users.imports.jobs import import_job_run
 from users.imports.selectors import import_row_errors
@@ -85,7 +86,8 @@ class Command(BaseCommand):
                 bar.join()
         job.refresh_from_db()
         seconds = time.monotonic() - started
-        refused = job.status == ImportStatus.FAILED
+        # A dry run whose columns must be chosen waits for a person on the import page; here it is a refusal.
+        refused = job.status == ImportStatus.FAILED or job_needs_columns(job)
         if options["json"]:
             self._write_outcome(job, seconds)
         else:
@@ -115,7 +117,7 @@ class Command(BaseCommand):
             "updated": job.updated_count,
             "skipped": job.skipped_count,
             "failed": job.failed_count,
-            "error": job.error_message or None,
+            "error": job.error_message or job_columns_message(job) or None,
             "seconds": round(seconds, 3),
         }
         out = self.stdout
@@ -127,8 +129,8 @@ class Command(BaseCommand):
         out.write("]}")
 
     def _summary(self, job: ImportJob, seconds: float) -> None:
-        if job.status == ImportStatus.FAILED:
-            self.stderr.write(self.style.ERROR(f"Refused: {job.error_message}"))
+        if job.status == ImportStatus.FAILED or job_needs_columns(job):
+            self.stderr.write(self.style.ERROR(f"Refused: {job.error_message or job_columns_message(job)}"))
             return
         verb = "Checked" if job.status == ImportStatus.VALIDATED else "Imported"
         self.stdout.write(self.style.SUCCESS(f"{verb} {job.total_rows:,} rows in {seconds:.1f} s (job {job.pk})."))

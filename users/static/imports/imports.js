@@ -20,6 +20,7 @@
     committed: false,
     cancelling: false,
     queuedSince: null,
+    rows: null, // the page of rows to correct on the Check step
   };
 
   // ---- small helpers -------------------------------------------------------------------------
@@ -77,6 +78,7 @@
     this.status = (details && details.status) || 0;
     this.code = (details && details.code) || "";
     this.network = Boolean(details && details.network);
+    this.data = (details && details.data) || null;
   }
 
   function messageFor(status, data) {
@@ -97,13 +99,19 @@
       credentials: "same-origin",
       headers: { Accept: "application/json", "X-CSRFToken": config.csrfToken },
     };
-    if (body) options.body = body;
+    if (body instanceof FormData) options.body = body;
+    else if (body) {
+      options.body = JSON.stringify(body);
+      options.headers["Content-Type"] = "application/json";
+    }
     return fetch(path, options).then(
       function (response) {
         var isJson = (response.headers.get("content-type") || "").indexOf("json") !== -1;
         var parsed = isJson ? response.json().catch(function () { return null; }) : Promise.resolve(null);
         return parsed.then(function (data) {
-          if (!response.ok) throw new Problem(messageFor(response.status, data), { status: response.status, code: data && data.code });
+          if (!response.ok) {
+            throw new Problem(messageFor(response.status, data), { status: response.status, code: data && data.code, data: data });
+          }
           return data;
         });
       },
@@ -153,10 +161,6 @@
   function importable(job, c) {
     // valid_rows already follows the duplicate policy: rows that will create or update a customer.
     return c.valid;
-  }
-
-  function firstErrors(job) {
-    return job.first_errors || [];
   }
 
   // The API decides who may do what (users/api/permissions.py); the page only avoids offering what it would refuse.
@@ -256,70 +260,69 @@
 
   function renderPreview(job) {
     var section = $("#step-preview");
+    var choosing = needsColumns(job);
+    setText(section, "filename", quoted(job));
+    setText(section, "preview-verb", choosing ? "needs its columns chosen" : "is checked");
+    setLinks(section, job.id);
+    $$("[data-show='checked']", section).forEach(function (el) {
+      el.hidden = choosing;
+    });
+    renderPreviewCounts(job);
+    renderColumns(job);
+    renderAudit(job);
+    $$("[data-link='errorsXlsx'], [data-link='errorsCsv']", section).forEach(function (el) {
+      el.hidden = !mayDownloadErrors(job);
+    });
+    var c = counts(job);
+    var rejected = c.failed + c.skipped;
+    if (choosing || rejected === 0) {
+      $("#preview-errors").hidden = true;
+      state.rows = null;
+    } else if (!state.rows || state.rows.jobId !== job.id || state.rows.checkedAt !== job.started_at) {
+      // Loaded once per check of the file; saving a row updates it in place, so focus stays where it is.
+      loadRows(job, 1);
+    }
+    show("preview");
+  }
+
+  function renderPreviewCounts(job) {
+    var section = $("#step-preview");
     var c = counts(job);
     var n = importable(job, c);
-    setText(section, "filename", quoted(job));
     setCounts(section, c);
-    setLinks(section, job.id);
     setText(section, "existing-note", c.existing ? (job.on_duplicate === "update" ? "will be updated" : "will be skipped") : "");
 
+    var fixHere = mayCommit(job) ? "correct them below, or download them to fix in Excel and upload again." :
+      "download them, fix them and upload them again afterwards.";
     var summary;
-    if (n === 0) {
-      summary = "No row can be imported as it is. Download the rejected rows, fix them and upload the file again.";
+    if (needsColumns(job)) {
+      summary = "The sheet has no column for " + andList(job.missing_fields.map(fieldLabel)) +
+        ". Choose which column holds " + (job.missing_fields.length === 1 ? "it" : "them") + " below, then check the file again.";
+    } else if (n === 0) {
+      summary = "No row can be imported as it is: " + fixHere;
     } else if (c.rows - n > 0) {
       summary = plural(n, "customer is", "customers are") + " ready to import. " +
-        plural(c.rows - n, "row", "rows") + " will be left out: download them, fix them and upload them again afterwards.";
+        plural(c.rows - n, "row", "rows") + " will be left out: " + fixHere;
     } else {
       summary = "Every row is valid: " + plural(n, "customer is", "customers are") + " ready to import.";
     }
     setText(section, "preview-summary", summary);
-
-    var unknown = job.unknown_columns || [];
-    var unknownNote = $("[data-field='unknown-columns']", section);
-    unknownNote.hidden = unknown.length === 0;
-    unknownNote.textContent = unknown.length ? "These columns are not part of the template and will be ignored: " + unknown.join(", ") + "." : "";
-
-    var errors = firstErrors(job);
     var rejected = c.failed + c.skipped;
-    $("#preview-errors").hidden = errors.length === 0;
-    $$("[data-link='errorsXlsx'], [data-link='errorsCsv']", section).forEach(function (el) {
-      el.hidden = !mayDownloadErrors(job);
-    });
-    renderErrorRows($("[data-field='errors-body']", section), errors);
     setText(
       section,
       "errors-note",
-      errors.length < rejected
-        ? "The first " + formatNumber(errors.length) + " of " + formatNumber(rejected) + " are shown. The download has all of them, with the reason in the last column."
-        : "The download lists them in the template's layout, with the reason in the last column."
+      plural(rejected, "row was", "rows were") + " left out. " + (mayCommit(job)
+        ? "A corrected row is checked at once, and imported with the rest; the file itself is not changed."
+        : "The download lists them in the template's layout, with the reason in the last column.")
     );
 
     var button = $("#commit-button");
     button.textContent = "Import " + plural(n, "customer", "customers");
     button.disabled = n === 0 || state.committed;
-    button.hidden = !mayCommit(job);
+    button.hidden = !mayCommit(job) || needsColumns(job);
     var commitNote = $("[data-field='commit-note']", section);
     commitNote.hidden = mayCommit(job);
     commitNote.textContent = mayCommit(job) ? "" : "Only the person who uploaded this file can import it.";
-    show("preview");
-  }
-
-  function renderErrorRows(tbody, errors) {
-    // textContent only: the values come from someone's spreadsheet.
-    tbody.textContent = "";
-    errors.forEach(function (error) {
-      var tr = document.createElement("tr");
-      [error.row_number, error.column || "—", error.value === "" || error.value === undefined ? "(empty)" : error.value, error.reason].forEach(
-        function (value, i) {
-          var cell = document.createElement(i === 0 ? "th" : "td");
-          if (i === 0) cell.setAttribute("scope", "row");
-          if (i === 2) cell.className = "value";
-          cell.textContent = value === null || value === undefined ? "" : String(value);
-          tr.appendChild(cell);
-        }
-      );
-      tbody.appendChild(tr);
-    });
   }
 
   function renderProgress(job) {
@@ -463,6 +466,400 @@
     renderDone(job);
   }
 
+  // ---- the Check step: choosing columns, correcting rows ------------------------------------------
+  //
+  // A dry run whose sheet lacks a required column waits here with its columns (job.missing_fields);
+  // choosing them PATCHes the job, which checks the file again. Rejected rows are paged from the API and
+  // edited in place: saving a row PATCHes it, the answer says at once whether it will be imported, and the
+  // counts above follow. The page only draws what the API answers (users/api/corrections.py).
+
+  var FIELDS = [
+    ["shipping_mark", "Shipping Mark"],
+    ["full_name", "Name (first and last)"],
+    ["first_name", "First Name"],
+    ["last_name", "Last Name"],
+    ["email", "Email"],
+    ["phone", "Phone Number"],
+    ["region", "Region"],
+  ];
+  var FIELD_LABEL = { full_name: "Name" };
+  FIELDS.forEach(function (pair) {
+    if (!FIELD_LABEL[pair[0]]) FIELD_LABEL[pair[0]] = pair[1];
+  });
+  var MATCHED = {
+    exact: "its own name",
+    synonym: "a usual name for it",
+    remembered: "as confirmed before for these headers",
+    chosen: "chosen here",
+  };
+  var LOOKS_LIKE = {
+    shipping_mark: "shipping marks",
+    full_name: "people's names",
+    first_name: "first names",
+    last_name: "last names",
+    email: "email addresses",
+    phone: "phone numbers",
+    region: "regions",
+  };
+  var ROWS_PER_PAGE = 25;
+
+  function needsColumns(job) {
+    return Boolean(job.missing_fields && job.missing_fields.length);
+  }
+
+  function fieldLabel(name) {
+    return FIELD_LABEL[name] || name;
+  }
+
+  function andList(words) {
+    if (words.length < 2) return words.join("");
+    return words.slice(0, -1).join(", ") + " and " + words[words.length - 1];
+  }
+
+  function element(tag, attributes, text) {
+    var el = document.createElement(tag);
+    Object.keys(attributes || {}).forEach(function (name) {
+      el.setAttribute(name, attributes[name]);
+    });
+    if (text !== undefined && text !== null) el.textContent = String(text); // never markup: it's someone's spreadsheet
+    return el;
+  }
+
+  function formatWhen(iso) {
+    var when = new Date(iso);
+    if (Number.isNaN(when.getTime())) return "";
+    return when.toLocaleString("en-GB", { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  }
+
+  function renderColumns(job) {
+    var panel = $("#columns-panel");
+    var columns = job.columns || [];
+    panel.hidden = columns.length === 0;
+    if (!columns.length) return;
+    var choosing = needsColumns(job);
+    var unmatched = columns.filter(function (column) { return !column.field && column.header; });
+    // Open when there is something to decide or to notice: a column to choose, one not recognised, a remembered choice.
+    panel.open = choosing || unmatched.length > 0 || Boolean(job.remembered_columns);
+    var matched = columns.filter(function (column) { return column.field; }).length;
+    setText(panel, "columns-summary", formatNumber(matched) + " of " + plural(columns.length, "column", "columns") + " used" +
+      (unmatched.length ? "; not recognised: " + unmatched.map(function (column) { return column.header; }).join(", ") : ""));
+
+    var note = $("[data-field='columns-note']", panel);
+    var remembered = job.remembered_columns;
+    if (choosing) {
+      note.textContent = "Choose the column that holds " + andList(job.missing_fields.map(fieldLabel)) +
+        ". Suggestions come from the headers and from what the values look like; your choice is remembered for sheets with these headers.";
+    } else if (remembered) {
+      note.textContent = "These columns were matched as " + (remembered.confirmed_by || "an admin") + " confirmed on " +
+        formatWhen(remembered.confirmed_at) + " for a sheet with the same headers. Change them below if this sheet differs.";
+    } else if (unmatched.length) {
+      note.textContent = "Columns not recognised are ignored." +
+        (mayCommit(job) ? " If one holds a customer field, choose it below and check again." : "");
+    } else {
+      note.textContent = "";
+    }
+    note.hidden = !note.textContent;
+    note.classList.toggle("note-remembered", Boolean(remembered) && !choosing);
+
+    var editable = mayCommit(job);
+    var tbody = $("[data-field='columns-body']", panel);
+    tbody.textContent = "";
+    columns.forEach(function (column) {
+      var tr = element("tr");
+      tr.appendChild(element("td", { class: "nowrap" }, column.column));
+      tr.appendChild(element("td", {}, column.header || "(no header)"));
+      var samples = element("td", { class: "value samples" });
+      (column.samples.length ? column.samples : ["(empty)"]).forEach(function (sample) {
+        samples.appendChild(element("span", { class: "sample" }, sample));
+      });
+      tr.appendChild(samples);
+      var holds = element("td");
+      var id = "column-" + column.column;
+      var select = element("select", { id: id, name: column.column, "aria-label": "Column " + column.column + " (" + (column.header || "no header") + ") holds" });
+      select.appendChild(element("option", { value: "" }, "Ignore this column"));
+      FIELDS.forEach(function (pair) {
+        select.appendChild(element("option", { value: pair[0] }, pair[1]));
+      });
+      // Where the sheet can't be checked yet, the suggestion is filled in; the admin confirms it with the button.
+      select.value = column.field || (choosing && column.suggested_field) || "";
+      select.disabled = !editable;
+      holds.appendChild(select);
+      var how = column.field ? "Matched by " + MATCHED[column.matched_by] :
+        column.suggested_field ? "Suggested: its values look like " + LOOKS_LIKE[column.suggested_field] : "Not used";
+      holds.appendChild(element("span", { class: "cell-note match-" + (column.matched_by || (column.suggested_field ? "suggested" : "none")) }, how));
+      tr.appendChild(holds);
+      tbody.appendChild(tr);
+    });
+    var button = $("#columns-button");
+    button.hidden = !editable;
+    button.classList.toggle("primary", choosing);
+    button.classList.toggle("secondary", !choosing);
+    renderColumnsWarning(job);
+  }
+
+  function renderColumnsWarning(job) {
+    var warning = $("#columns-panel [data-field='columns-warning']");
+    warning.hidden = !(mayCommit(job) && num(job.corrected_rows) > 0);
+    warning.textContent = warning.hidden ? "" :
+      "Checking again starts from the top: the " + plural(job.corrected_rows, "row", "rows") + " you corrected will need correcting again.";
+  }
+
+  $("#columns-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    clearAlert();
+    var choice = {};
+    $$("select", this).forEach(function (select) {
+      choice[select.name] = select.value;
+    });
+    var button = $("#columns-button");
+    button.disabled = true;
+    api("PATCH", url("job", state.jobId), { column_map: choice }).then(
+      function (job) {
+        button.disabled = false;
+        state.rows = null;
+        render(job);
+        return follow();
+      },
+      function (problem) {
+        button.disabled = false;
+        showAlert(problem.message);
+      }
+    );
+  });
+
+  function renderAudit(job) {
+    var box = $("#audit");
+    var entries = job.audit_trail || [];
+    box.hidden = entries.length === 0;
+    var list = $("[data-field='audit-list']", box);
+    list.textContent = "";
+    entries.forEach(function (entry) {
+      var li = element("li");
+      var what = entry.action === "columns_chosen" ? "Columns chosen" : "Row " + entry.row_number + " corrected";
+      li.appendChild(element("strong", {}, what));
+      var changes = (entry.changes || []).map(function (change) {
+        return change.column + ": " + (change.before === "" ? "(empty)" : change.before) + " → " + (change.after === "" ? "(empty)" : change.after);
+      });
+      if (changes.length) li.appendChild(element("span", {}, " · " + changes.join("; ")));
+      li.appendChild(element("span", { class: "muted" }, " · " + (entry.user_name || "someone") + ", " + formatWhen(entry.at)));
+      list.appendChild(li);
+    });
+  }
+
+  // ---- the rows to correct, a page at a time -----------------------------------------------------
+
+  function loadRows(job, page) {
+    var token = state.rows && state.rows.token ? state.rows.token + 1 : 1;
+    state.rows = { jobId: job.id, checkedAt: job.started_at, page: page, token: token, results: [], count: 0 };
+    var path = url("rows", job.id) + "?page=" + page + "&page_size=" + ROWS_PER_PAGE;
+    return api("GET", path).then(
+      function (data) {
+        if (!state.rows || state.rows.token !== token || state.jobId !== job.id) return;
+        state.rows.results = data.results;
+        state.rows.count = data.count;
+        renderRows(job);
+      },
+      function (problem) {
+        if (problem.status === 404 && page > 1) return loadRows(job, page - 1); // the last page emptied
+        showAlert(problem.message);
+      }
+    );
+  }
+
+  function renderRows(job) {
+    var rows = state.rows;
+    var box = $("#preview-errors");
+    box.hidden = rows.count === 0;
+    var editable = mayCommit(job);
+    var fields = job.row_fields || [];
+    var head = $("[data-field='rows-head']", box);
+    head.textContent = "";
+    var tr = element("tr");
+    tr.appendChild(element("th", { scope: "col" }, "Row"));
+    fields.forEach(function (field) {
+      tr.appendChild(element("th", { scope: "col" }, field.column));
+    });
+    tr.appendChild(element("th", { scope: "col" }, editable ? "" : "Problem"));
+    head.appendChild(tr);
+    var tbody = $("[data-field='errors-body']", box);
+    tbody.textContent = "";
+    rows.results.forEach(function (row) {
+      tbody.appendChild(editable ? editableRow(row, fields) : readOnlyRow(row, fields));
+    });
+    $("[data-field='rows-help']", box).hidden = !editable;
+    var first = (rows.page - 1) * ROWS_PER_PAGE;
+    var pager = $("[data-field='rows-pager']", box);
+    pager.hidden = rows.count <= ROWS_PER_PAGE;
+    setText(box, "rows-range", "Rows " + formatNumber(first + 1) + "–" + formatNumber(first + rows.results.length) + " of " + formatNumber(rows.count) + " that need attention");
+    $("[data-action='rows-previous']", box).disabled = rows.page <= 1;
+    $("[data-action='rows-next']", box).disabled = first + rows.results.length >= rows.count;
+  }
+
+  function problemsByField(problems) {
+    var byField = {};
+    var general = [];
+    problems.forEach(function (problem) {
+      if (problem.field) (byField[problem.field] = byField[problem.field] || []).push(problem.reason);
+      else general.push(problem.reason);
+    });
+    return { byField: byField, general: general };
+  }
+
+  function readOnlyRow(row, fields) {
+    var tr = element("tr", { "data-row": row.row_number });
+    tr.appendChild(element("th", { scope: "row" }, row.row_number));
+    var sorted = problemsByField(row.problems);
+    fields.forEach(function (field) {
+      var td = element("td", { class: "value", "data-label": field.column }, row.values[field.field] || "");
+      if (sorted.byField[field.field]) td.classList.add("has-problem");
+      tr.appendChild(td);
+    });
+    tr.appendChild(element("td", { "data-label": "Problem" }, row.problems.map(function (p) { return p.reason; }).join(" ")));
+    return tr;
+  }
+
+  function editableRow(row, fields) {
+    var formId = "row-form-" + row.row_number;
+    var tr = element("tr", { "data-row": row.row_number });
+    tr.appendChild(element("th", { scope: "row" }, row.row_number));
+    fields.forEach(function (field) {
+      var td = element("td", { "data-label": field.column });
+      var id = "row-" + row.row_number + "-" + field.field;
+      var input = element("input", {
+        type: "text",
+        id: id,
+        name: field.field,
+        form: formId,
+        class: "cell-input",
+        autocomplete: "off",
+        spellcheck: "false",
+        "aria-label": "Row " + row.row_number + ", " + field.column,
+      });
+      input.value = row.values[field.field] || "";
+      input.defaultValue = input.value;
+      td.appendChild(input);
+      td.appendChild(element("p", { id: id + "-problem", class: "cell-problem" }));
+      tr.appendChild(td);
+    });
+    var actions = element("td", { class: "row-actions", "data-label": "" });
+    var form = element("form", { id: formId, class: "row-form", novalidate: "" });
+    form.appendChild(element("button", { type: "submit", class: "button small secondary" }, "Save"));
+    actions.appendChild(form);
+    actions.appendChild(element("p", { class: "row-status", role: "status" }));
+    tr.appendChild(actions);
+    showRowProblems(tr, row.problems, row.outcome === "SKIPPED" ? "skipped" : "");
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      saveRow(tr, row);
+    });
+    return tr;
+  }
+
+  function showRowProblems(tr, problems, status) {
+    // A skipped row has nothing wrong in its cells: the one reason (the customer it matches) is said once, beside Save.
+    var sorted = problemsByField(status === "skipped" ? [] : problems);
+    $$(".cell-input", tr).forEach(function (input) {
+      var reasons = sorted.byField[input.name] || [];
+      var note = $("#" + input.id + "-problem", tr);
+      note.textContent = reasons.join(" ");
+      if (reasons.length) {
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", note.id);
+      } else {
+        input.removeAttribute("aria-invalid");
+        input.removeAttribute("aria-describedby");
+      }
+    });
+    var statusText = sorted.general.join(" ");
+    if (status === "skipped") statusText = "Left out: " + (problems[0] ? problems[0].reason : "it matches an existing customer.");
+    $(".row-status", tr).textContent = statusText;
+    tr.classList.toggle("row-skipped", status === "skipped");
+  }
+
+  function saveRow(tr, row) {
+    var values = {};
+    $$(".cell-input", tr).forEach(function (input) {
+      if (input.value !== input.defaultValue) values[input.name] = input.value;
+    });
+    var button = $("button[type='submit']", tr);
+    button.disabled = true;
+    $(".row-status", tr).textContent = "Checking…";
+    clearAlert();
+    return api("PATCH", url("row", state.jobId).replace("{row}", row.row_number), { values: values }).then(
+      function (answer) {
+        button.disabled = false;
+        $$(".cell-input", tr).forEach(function (input) {
+          input.value = answer.values[input.name] || "";
+          input.defaultValue = input.value;
+        });
+        var skipped = answer.outcome === "skip";
+        showRowProblems(tr, answer.problems, skipped ? "skipped" : "");
+        tr.classList.toggle("row-corrected", !skipped);
+        if (!skipped) {
+          $(".row-status", tr).textContent = answer.outcome === "update" ?
+            "Corrected: it will update the existing customer." : "Corrected: it will be imported.";
+        }
+        renderPreviewCounts(answer.job);
+        renderColumnsWarning(answer.job);
+        focusNextRow(tr);
+        // The trail of changes is in the job's detail: fetch it, leaving the rows (and the focus) as they are.
+        return api("GET", url("job", state.jobId)).then(function (job) {
+          state.job = job;
+          renderAudit(job);
+        }, function () { /* the next poll or reload shows it */ });
+      },
+      function (problem) {
+        button.disabled = false;
+        var verdict = problem.data && problem.data.row;
+        if (problem.code === "row_invalid" && verdict) {
+          showRowProblems(tr, verdict.problems, "");
+          $(".row-status", tr).textContent = "Not saved: " + problemsByField(verdict.problems).general.concat(
+            verdict.problems.filter(function (p) { return p.field; }).length ? ["see the cells marked."] : []
+          ).join(" ");
+          var wrong = $(".cell-input[aria-invalid='true']", tr);
+          if (wrong) {
+            wrong.focus();
+            wrong.select();
+          }
+          return;
+        }
+        $(".row-status", tr).textContent = "";
+        showAlert(problem.message);
+      }
+    );
+  }
+
+  function focusNextRow(tr) {
+    // Keyboard flow: after a row is saved, the next row still to fix gets the focus, on its first wrong cell.
+    var next = tr.nextElementSibling;
+    while (next && (next.classList.contains("row-corrected") || next.classList.contains("row-skipped"))) {
+      next = next.nextElementSibling;
+    }
+    var target = next && ($(".cell-input[aria-invalid='true']", next) || $(".cell-input", next));
+    if (!target) {
+      var nextPage = $("[data-action='rows-next']");
+      target = nextPage && !nextPage.disabled && !$("[data-field='rows-pager']").hidden ? nextPage : $("#commit-button");
+    }
+    if (target) {
+      target.focus();
+      if (target.select) target.select();
+    }
+  }
+
+  $("[data-action='rows-previous']").addEventListener("click", function () {
+    if (state.rows && state.job) loadRows(state.job, state.rows.page - 1);
+  });
+  $("[data-action='rows-next']").addEventListener("click", function () {
+    if (state.rows && state.job) loadRows(state.job, state.rows.page + 1).then(function () {
+      var body = $("[data-field='errors-body']");
+      var first = $(".cell-input[aria-invalid='true']", body) || $(".cell-input", body);
+      if (first) {
+        first.focus();
+        first.select();
+      }
+    });
+  });
+
   // ---- following a job -----------------------------------------------------------------------
 
   // The worker queues one text per created customer just after marking the import complete, so for a moment
@@ -515,6 +912,7 @@
     state.pollToken++;
     state.jobId = null;
     state.job = null;
+    state.rows = null;
     state.committed = false;
     state.cancelling = false;
     setConnection(true);
