@@ -105,3 +105,49 @@ def test_labels_follow_the_sheets_own_header_text() -> None:
             [candidate(2, "PM4 B", "+233241234567")], job=None, user=None, policy="skip", header_labels=labels
         )
     assert result.problems[0].column == "WhatsApp"
+
+
+def test_a_chunk_of_new_customers_is_written_without_looking_up_existing_ones() -> None:
+    """On PostgreSQL a chunk that inserts cleanly needs no lookup: the unique constraints already proved no match."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite looks existing customers up first, as it always has")
+    with CaptureQueriesContext(connection) as queries:
+        result = write([candidate(n, f"PM4 N{n}", f"+2332412345{n:02d}", f"n{n}@x.com") for n in range(2, 40)])
+    lookups = [q["sql"] for q in queries.captured_queries if "ANY(" in q["sql"] and "SELECT" in q["sql"]]
+    assert not lookups, f"a chunk of new customers still looked existing ones up: {lookups[0][:200]}"
+    assert len(result.created) == 38 and not result.problems
+
+
+def test_created_ids_belong_to_the_rows_that_created_them() -> None:
+    result = write([candidate(n, f"PM4 I{n}", f"+2332412346{n:02d}") for n in range(2, 30)])
+    stored = dict(Customer.objects.values_list("id", "import_row_number"))
+    assert {customer_id: c.row_number for customer_id, c in result.created} == stored
+
+
+@pytest.mark.parametrize("policy", [DuplicatePolicy.SKIP, DuplicatePolicy.UPDATE])
+def test_a_chunk_mixing_new_and_existing_customers_reports_each_existing_one(policy: str) -> None:
+    """One existing match among new rows: the optimistic insert fails and the chunk is reported as before."""
+    old = existing("PM4 OLD", "+233241234500")
+    other = existing("PM4 OTHER", "+233241234501")
+    chunk = [
+        candidate(2, "PM4 NEW A", "+233241234510"),
+        candidate(3, "PM4 OLD", "+233241234511"),  # the old customer's mark
+        candidate(4, "PM4 NEW B", "+233241234512"),
+        candidate(5, "PM4 OTHER", "+233241234500"),  # old's phone and other's mark: a conflict
+    ]
+    result = write(chunk, policy=policy)
+    assert sorted(c.row_number for _, c in result.created) == [2, 4]
+    by_row = {p.row_number: p for p in result.problems}
+    assert by_row[5].code == RowErrorCode.CONFLICT
+    if policy == DuplicatePolicy.SKIP:
+        assert by_row[3].code == RowErrorCode.ALREADY_EXISTS and by_row[3].existing_customer_id == old.pk
+        assert Customer.objects.count() == 4
+    else:
+        assert [customer.pk for customer, _ in result.updated] == [old.pk] and 3 not in by_row
+        old.refresh_from_db()
+        assert old.phone == "+233241234511"
+    other.refresh_from_db()
+    assert other.phone == "+233241234501", "a conflicting row must change nobody"
