@@ -1,31 +1,52 @@
 """In-file duplicate detection in bounded memory: a row that repeats an earlier row's phone, mark or email.
 
-A file may have 1,048,575 rows, three keys each; a Python dict of 3M strings costs
-about 300 MB, more than the import may use on a 512 MB server. So the keys live
-in a dict only while they are few (small files never touch the disk) and then in
-a private on-disk SQLite database, looked up once per batch.
+A file may have 1,048,575 rows, about three keys each; a Python dict of 3M
+strings costs about 300 MB, more than the import may use on a 512 MB server.
+So the index keeps no strings: each key is a 64-bit hash in one flat table of
+8-byte slots (about 32 MB for a million rows), and the keys themselves go to an
+unlinked temporary file, read back only to confirm a hash hit. Hits are rare
+(a real duplicate, or two keys sharing 42 bits of hash), so the file is almost
+never read, and the answer is exact whatever the hashes do.
 """
 
 import logging
-import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+import os
+import tempfile
+from array import array
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import IO, Self
 
 from users.imports.rows import FIELD_LABELS, Candidate, Field, HeaderMap, RowProblem
 from users.models.choices import RowErrorCode
 
 logger = logging.getLogger(__name__)
 
-# Keys held in memory before they move to disk: ~100 bytes each, so ~30 MB (≈100,000 rows),
-# where a dict is three times faster than SQLite's B-tree (docs/architecture.md#validating-rows).
-MEMORY_KEYS = 300_000
-# Keys per `IN (...)` lookup; SQLite allows 32,766 parameters, fewer keeps each statement cheap to prepare.
-LOOKUP_CHUNK = 500
-# SQLite's page cache for the key table, in KiB; the rest of the table stays on disk.
-# 3M keys take ~110 MB; 32 MB of cache was 15% faster than 16 MB (measured, docs/architecture.md).
-CACHE_KIB = 32 * 1024
+# A slot holds the key's hash (its top TAG_BITS bits) and the admitted row's ordinal + 1 (the low ORDINAL_BITS);
+# 0 is an empty slot. 22 bits number 4,194,303 admitted rows: a sheet holds at most 1,048,575, and a CSV within
+# the upload limit far fewer than that (each row needs a phone, a mark and two names).
+ORDINAL_BITS = 22
+TAG_BITS = 64 - ORDINAL_BITS
+_ORDINAL_MASK = (1 << ORDINAL_BITS) - 1
+_HASH_MASK = (1 << 64) - 1
+# Linear probing stays short below three quarters full (about five probes for a new key, measured
+# on a million rows); 2**22 slots then hold the ~2.8M keys of a full sheet in 32 MB.
+MAX_LOAD = 0.75
+MIN_SLOTS_BITS = 12
+# Presized from the sheet's own estimate of its rows, at most this big, so a file claiming a million rows
+# it does not have costs at most the table a million rows need.
+MAX_PRESIZE_BITS = 22
+_SEPARATOR = "\x1f"  # the unit separator: no normal-form phone, mark or email holds it
+
+
+def _key_hash(key: str) -> int:
+    """Python's own string hash: SipHash, keyed afresh in each process, so no file can be built to collide.
+
+    The index lives for one pass in one process, so the hash need not be stable
+    across processes; it is computed in C and cached on the string.
+    """
+    return hash(key) & _HASH_MASK
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,20 +77,39 @@ def _keys(candidate: Candidate) -> tuple[str, ...]:
 class DuplicateIndex:
     """Remembers the identity keys of admitted candidates, in file order, for one pass over a file.
 
-    Use it as a context manager; `close` frees the disk space. The first
+    Use it as a context manager; `close` frees the memory and the file. The first
     occurrence wins: a later row with any key already admitted becomes a
     DUPLICATE_IN_FILE problem and is not admitted, so it can't make a third row
     a duplicate. Rows that failed validation never reach `admit`.
+
+    `key_hash` is the hash the table files keys under; the answer does not depend
+    on it (every hit is checked against the stored keys), only the speed does.
     """
 
-    def __init__(self, *, header: HeaderMap | None = None, memory_keys: int = MEMORY_KEYS) -> None:
+    def __init__(
+        self,
+        *,
+        header: HeaderMap | None = None,
+        expected_rows: int | None = None,
+        key_hash: Callable[[str], int] = _key_hash,
+    ) -> None:
         # The sheet's header labels name the matching column; without a header, the template's.
         self._labels: Mapping[Field, str] = (
             {field_: header.label(field_) for field_ in Field} if header is not None else FIELD_LABELS
         )
-        self._memory_keys = memory_keys
-        self._memory: dict[str, int] | None = {}
-        self._db: sqlite3.Connection | None = None
+        self._hash = key_hash
+        bits = MIN_SLOTS_BITS
+        while expected_rows and bits < MAX_PRESIZE_BITS and (1 << bits) * MAX_LOAD < expected_rows * 3:
+            bits += 1
+        self._bits = bits
+        self._slots: array[int] | None = array("Q", bytes(8 << bits))
+        self._used = 0
+        # Per admitted row, by ordinal: its row number, and where its keys end in the key store.
+        self._rows = array("L")
+        self._ends = array("Q", [0])
+        self._store: IO[bytes] | None = None  # created at the first admitted row
+        self._stored = 0  # bytes written to the store's file; the rest is still in _pending
+        self._pending = bytearray()
         self.admitted = 0
 
     def __enter__(self) -> Self:
@@ -84,34 +124,108 @@ class DuplicateIndex:
         self.close()
 
     def close(self) -> None:
-        """Forget every key; the database file goes with its connection."""
-        self._memory = None
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    @property
-    def on_disk(self) -> bool:
-        return self._db is not None
+        """Forget every key; the key store's file goes with it (it never had a name)."""
+        self._slots = None
+        self._rows = array("L")
+        self._ends = array("Q", [0])
+        self._pending = bytearray()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def admit(self, candidates: Sequence[Candidate]) -> tuple[list[Candidate], list[RowProblem]]:
         """Split a batch, in file order, into the admitted candidates and the duplicates of earlier rows."""
-        keyed = [(candidate, _keys(candidate)) for candidate in candidates]
-        earlier = self._lookup(key for _candidate, keys in keyed for key in keys)
+        if self._slots is None:
+            raise RuntimeError("DuplicateIndex is closed")
         admitted: list[Candidate] = []
         duplicates: list[RowProblem] = []
-        new_keys: dict[str, int] = {}
-        for candidate, keys in keyed:
-            matches = [(key, row) for key in keys if (row := earlier.get(key)) is not None]
+        key_hash = self._hash
+        for candidate in candidates:
+            keys = _keys(candidate)
+            hashes = [key_hash(key) for key in keys]
+            # The probe of _find, inlined for the common case (an empty home slot: a new key): this loop runs
+            # three times per row, a million times per file.
+            slots, shift, mask = self._slots, 64 - self._bits, (1 << self._bits) - 1
+            matches = None
+            for key, hashed in zip(keys, hashes, strict=True):
+                slot = hashed >> shift
+                if slots[slot] and (row := self._find(key, hashed, slot, mask)):
+                    matches = matches or []
+                    matches.append((key, row))
             if matches:
                 duplicates.append(self._problem(candidate, matches))
                 continue
             admitted.append(candidate)
-            for key in keys:  # later rows of this batch compare against it too
-                earlier[key] = new_keys[key] = candidate.row_number
-        self._store(new_keys)
+            self._remember(candidate.row_number, keys, hashes)  # later rows of this batch compare against it too
+        self._flush()
         self.admitted += len(admitted)
         return admitted, duplicates
+
+    def _find(self, key: str, hashed: int, slot: int, mask: int) -> int | None:
+        """The row that first had this key, or None. Walks the key's probe run; a tag hit is checked exactly."""
+        slots = self._slots
+        assert slots is not None  # noqa: S101 - admit checked it
+        tag = hashed >> ORDINAL_BITS
+        while entry := slots[slot]:
+            if entry >> ORDINAL_BITS == tag:
+                ordinal = (entry & _ORDINAL_MASK) - 1
+                if key in self._stored_keys(ordinal):
+                    return self._rows[ordinal]
+            slot = (slot + 1) & mask
+        return None
+
+    def _remember(self, row_number: int, keys: tuple[str, ...], hashes: list[int]) -> None:
+        ordinal = len(self._rows)
+        if ordinal >= _ORDINAL_MASK:
+            raise RuntimeError(f"DuplicateIndex holds at most {_ORDINAL_MASK - 1:,} rows")
+        self._rows.append(row_number)
+        self._pending += _SEPARATOR.join(keys).encode()
+        self._ends.append(self._stored + len(self._pending))
+        if (self._used + len(hashes)) > MAX_LOAD * (1 << self._bits):
+            self._grow()
+        slots, shift, mask = self._slots, 64 - self._bits, (1 << self._bits) - 1
+        assert slots is not None  # noqa: S101 - admit checked it
+        for hashed in hashes:
+            slot = hashed >> shift
+            while slots[slot]:
+                slot = (slot + 1) & mask
+            slots[slot] = ((hashed >> ORDINAL_BITS) << ORDINAL_BITS) | (ordinal + 1)
+        self._used += len(hashes)
+
+    def _grow(self) -> None:
+        """Twice the slots, every entry moved to its home in the bigger table (its tag carries the hash's top bits)."""
+        old = self._slots
+        assert old is not None  # noqa: S101 - admit checked it
+        self._bits += 1
+        slots = self._slots = array("Q", bytes(8 << self._bits))
+        shift, mask = 64 - self._bits, (1 << self._bits) - 1
+        for entry in old:
+            if entry:
+                slot = entry >> shift
+                while slots[slot]:
+                    slot = (slot + 1) & mask
+                slots[slot] = entry
+
+    def _stored_keys(self, ordinal: int) -> list[str]:
+        start, end = self._ends[ordinal], self._ends[ordinal + 1]
+        if start >= self._stored:
+            data = bytes(self._pending[start - self._stored : end - self._stored])
+        else:
+            assert self._store is not None  # noqa: S101 - bytes before _stored were written to it
+            data = os.pread(self._store.fileno(), end - start, start)
+        return data.decode().split(_SEPARATOR)
+
+    def _flush(self) -> None:
+        """Move the batch's keys to the store's file; memory holds one batch's keys at most."""
+        if not self._pending:
+            return
+        if self._store is None:
+            # An unnamed file: the kernel frees it when the process ends, even by SIGKILL.
+            self._store = tempfile.TemporaryFile(prefix="primepre-dedupe-")  # noqa: SIM115 - closed in close()
+        self._store.write(self._pending)
+        self._store.flush()
+        self._stored += len(self._pending)
+        self._pending = bytearray()
 
     def _problem(self, candidate: Candidate, matches: list[tuple[str, int]]) -> RowProblem:
         first_key, first_row = matches[0]
@@ -129,53 +243,3 @@ class DuplicateIndex:
             raw=candidate.raw,
             duplicate_of_row=first_row,
         )
-
-    def _lookup(self, keys: Iterable[str]) -> dict[str, int]:
-        """The row that first had each of these keys, for the keys seen before."""
-        if self._memory is not None:
-            memory = self._memory
-            return {key: memory[key] for key in keys if key in memory}
-        if self._db is None:
-            raise RuntimeError("DuplicateIndex is closed")
-        wanted = list(keys)
-        found: dict[str, int] = {}
-        for start in range(0, len(wanted), LOOKUP_CHUNK):
-            chunk = wanted[start : start + LOOKUP_CHUNK]
-            placeholders = ",".join("?" * len(chunk))
-            found.update(self._db.execute(f"SELECT key, row FROM seen WHERE key IN ({placeholders})", chunk))  # noqa: S608 - placeholders only
-        return found
-
-    def _store(self, rows: dict[str, int]) -> None:
-        if self._memory is not None:
-            self._memory.update(rows)
-            if len(self._memory) > self._memory_keys:
-                self._spill()
-        elif self._db is not None:
-            # In key order, so neighbours share B-tree pages; no commit (see _spill).
-            self._db.executemany("INSERT INTO seen (key, row) VALUES (?, ?)", sorted(rows.items()))
-        else:
-            raise RuntimeError("DuplicateIndex is closed")
-
-    def _spill(self) -> None:
-        """Move the keys from memory to a private on-disk database.
-
-        The empty file name asks SQLite for a temporary database that it deletes
-        itself (the file is unlinked as soon as it is opened), so nothing is left
-        behind even when the worker is killed mid-import. Durability is pointless
-        for a scratch index, hence no journal, no fsync, and one transaction that
-        is never committed: a commit per batch wrote every dirty page out again
-        (15% slower, measured), while an open transaction only spills pages when
-        the cache is full, and closing the connection throws it all away.
-        """
-        db = sqlite3.connect("", isolation_level=None)
-        db.execute("PRAGMA journal_mode = OFF")
-        db.execute("PRAGMA synchronous = OFF")
-        db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-        db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
-        db.execute("BEGIN")
-        memory = self._memory or {}
-        # Sorted keys, not sorted items: no second copy of the pairs at the peak.
-        db.executemany("INSERT INTO seen (key, row) VALUES (?, ?)", ((key, memory[key]) for key in sorted(memory)))
-        logger.info("Duplicate index moved to disk after %d keys", len(memory), extra={"keys": len(memory)})
-        self._db = db
-        self._memory = None

@@ -90,7 +90,7 @@ def validated_chunks(sheet: Sheet, *, chunk_rows: int, row_limit: int | None = N
     """The sheet's non-empty rows, validated and de-duplicated, `chunk_rows` at a time."""
     validator = RowValidator(sheet.header)
     total = 0
-    with DuplicateIndex(header=sheet.header) as duplicates:
+    with DuplicateIndex(header=sheet.header, expected_rows=sheet.estimated_rows) as duplicates:
         chunk: Chunk | None = None
         for row in sheet.data_rows():
             outcome = validator.validate(row)
