@@ -11,9 +11,11 @@ from django_tasks import task
 # imports and prunes old uploads (docs/operations.md).
 @task()
 def run_import_job(job_id: str) -> None:
+    from users.imports.child import run_in_child
     from users.imports.jobs import import_job_run
 
-    import_job_run(job_id=uuid.UUID(job_id))
+    # In a child that exits: the worker lives on, and what a big import grew to goes with the child.
+    run_in_child(lambda: import_job_run(job_id=uuid.UUID(job_id)))
 
 
 def enqueue_import_job(*, job_id: uuid.UUID | str) -> None:

@@ -62,7 +62,9 @@ class Command(db_worker.Command):
 
     def add_arguments(self, parser: Any) -> None:
         super().add_arguments(parser)
-        parser.set_defaults(queue_name="*", reload=False)
+        # skip_checks: system checks would import every view and serializer into a process that serves none
+        # (about 24 MB); the supervisor passes --skip-checks, and now `manage.py run_worker` alone skips them too.
+        parser.set_defaults(queue_name="*", reload=False, skip_checks=True)
         parser.add_argument(
             "--sweep-interval", type=float, default=5.0, help="Seconds between stale-import sweeps (default: 5)."
         )
@@ -72,6 +74,11 @@ class Command(db_worker.Command):
             # Web and worker share two small CPUs on Render: status polls must not
             # wait behind a million-row import.
             os.nice(settings.TASK_WORKER_NICE)
+        # The import pipeline, loaded once here: each job runs in a child forked from this process
+        # (users/imports/child.py), which then starts with it already in memory, shared, instead of importing it.
+        import users.imports.jobs
+        import users.imports.read  # noqa: F401
+
         _prune()
         requeue_stale_imports(stale_after_seconds=settings.IMPORT_HEARTBEAT_STALE_SECONDS)
         close_old_connections()
