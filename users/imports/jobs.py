@@ -115,11 +115,12 @@ def _run_claimed(job: ImportJob, lease: Lease) -> None:
             if job.dry_run:
                 lifecycle.begin_pass(lease, status=ImportStatus.VALIDATING)
                 # The importable rows' keys, so a row corrected on the Check step is checked against them.
-                validate_sheet(job, sheet, lease=lease, collect=RowKeyRecorder(job_id=job.id))
+                validate_sheet(job, sheet, lease=lease, collect=RowKeyRecorder(job_id=job.id), overlap=True)
                 lifecycle.finish(lease, status=ImportStatus.VALIDATED)
             else:
                 lifecycle.begin_pass(lease, status=ImportStatus.RUNNING)
-                write_sheet(job, sheet, lease=lease, user=job.created_by)
+                # overlap: read and validate in a second process while this one writes (two cores, two stages).
+                write_sheet(job, sheet, lease=lease, user=job.created_by, overlap=True)
                 _complete(lease)
     except ImportRefused as refusal:
         if job_columns_await(job, lease, refusal):

@@ -11,6 +11,7 @@ move through users/imports/lifecycle.py, against the pass's lease.
 
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -122,6 +123,23 @@ def validated_chunks(sheet: Sheet, *, chunk_rows: int, row_limit: int | None = N
             yield chunk
 
 
+def _chunks(sheet: Sheet, *, chunk_rows: int, row_limit: int | None = None, overlap: bool) -> Iterator[Chunk]:
+    """validated_chunks, made in a second process while this one writes when `overlap` allows it.
+
+    Only on PostgreSQL: a second process reading the same SQLite file while this
+    one writes it would work, but SQLite is for development and small files, and
+    there the fork's start-up would cost more than it saves. And only outside a
+    transaction: the fork closes this process's connection (the child must not
+    share its socket), and the child reads the job's corrections through its own
+    connection, which sees only what is committed.
+    """
+    if overlap and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        from users.imports.child import iterate_in_child
+
+        return iterate_in_child(lambda: validated_chunks(sheet, chunk_rows=chunk_rows, row_limit=row_limit))
+    return validated_chunks(sheet, chunk_rows=chunk_rows, row_limit=row_limit)
+
+
 def _row_error(job: ImportJob, problem: RowProblem) -> ImportRowError:
     return ImportRowError(
         job=job,
@@ -200,8 +218,13 @@ def validate_sheet(
     lease: Lease,
     row_limit: int | None = None,
     collect: ValidateCollector | None = None,
+    overlap: bool = False,
 ) -> None:
-    """Check every row of the sheet and record what an import would do; write no customers."""
+    """Check every row of the sheet and record what an import would do; write no customers.
+
+    With `overlap`, the rows are read and validated in a second process while this
+    one looks up and records each chunk (users/imports/child.py).
+    """
     run = _Pass(job, sheet, lease=lease)
     ImportRowError.objects.filter(job=job).delete()
     estimated = sheet.estimated_rows or 0
@@ -212,41 +235,10 @@ def validate_sheet(
     logger.info(
         "%s job=%s validating (%s)", LogTag.EXCEL_UPLOAD_PROCESS, run.job_id, sheet.format, extra={"job_id": run.job_id}
     )
-    for chunk in validated_chunks(sheet, chunk_rows=run.chunk_rows, row_limit=row_limit):
-        matches = find_existing_matches(chunk.candidates)
-        problems = chunk.invalid + chunk.duplicates
-        creatable = 0
-        for candidate in chunk.candidates:
-            match = matches.get(candidate.row_number)
-            if match is None:
-                creatable += 1
-                continue
-            problem = existing_match_problem(match, policy=job.on_duplicate, header_labels=run.labels)
-            if problem is None:
-                creatable += 1  # it will update the existing customer
-            else:
-                problems.append(problem)
-        skipped = sum(1 for p in problems if p.outcome == RowOutcome.SKIPPED)
-        counts["total_rows"] += chunk.rows
-        counts["valid_rows"] += creatable
-        counts["skipped_count"] += skipped
-        counts["failed_count"] += chunk.rows - creatable - skipped
-        counts["duplicates_in_file"] += len(chunk.duplicates)
-        counts["existing_matches"] += len(matches)
-        reporter.advance(chunk.rows)
-        reporter.memory.tick()
-        with transaction.atomic():
-            save_problems(job, problems)
-            lifecycle.record_validation_progress(
-                lease,
-                processed_rows=counts["total_rows"],
-                total_rows=max(estimated, counts["total_rows"]),
-                rows_per_second=reporter.rows_per_second,
-                eta_seconds=reporter.eta_seconds(counts["total_rows"]),
-            )
-        if collect is not None:
-            collect(chunk, matches)
-        run.end_chunk()
+    chunks = _chunks(sheet, chunk_rows=run.chunk_rows, row_limit=row_limit, overlap=overlap)
+    with closing(chunks):  # a cancel or an error stops the reading process at once
+        for chunk in chunks:
+            _validate_chunk(run, chunk, counts=counts, reporter=reporter, estimated=estimated, collect=collect)
     lifecycle.record_validation_verdict(lease, counts=counts)
     job.refresh_from_db()
     logger.info(
@@ -263,6 +255,52 @@ def validate_sheet(
     )
 
 
+def _validate_chunk(
+    run: _Pass,
+    chunk: Chunk,
+    *,
+    counts: dict[str, int],
+    reporter: ProgressReporter,
+    estimated: int,
+    collect: ValidateCollector | None,
+) -> None:
+    """One chunk of the dry run: its existing matches, its problems and the job's counters, in one transaction."""
+    matches = find_existing_matches(chunk.candidates)
+    problems = chunk.invalid + chunk.duplicates
+    creatable = 0
+    for candidate in chunk.candidates:
+        match = matches.get(candidate.row_number)
+        if match is None:
+            creatable += 1
+            continue
+        problem = existing_match_problem(match, policy=run.job.on_duplicate, header_labels=run.labels)
+        if problem is None:
+            creatable += 1  # it will update the existing customer
+        else:
+            problems.append(problem)
+    skipped = sum(1 for p in problems if p.outcome == RowOutcome.SKIPPED)
+    counts["total_rows"] += chunk.rows
+    counts["valid_rows"] += creatable
+    counts["skipped_count"] += skipped
+    counts["failed_count"] += chunk.rows - creatable - skipped
+    counts["duplicates_in_file"] += len(chunk.duplicates)
+    counts["existing_matches"] += len(matches)
+    reporter.advance(chunk.rows)
+    reporter.memory.tick()
+    with transaction.atomic():
+        save_problems(run.job, problems)
+        lifecycle.record_validation_progress(
+            run.lease,
+            processed_rows=counts["total_rows"],
+            total_rows=max(estimated, counts["total_rows"]),
+            rows_per_second=reporter.rows_per_second,
+            eta_seconds=reporter.eta_seconds(counts["total_rows"]),
+        )
+    if collect is not None:
+        collect(chunk, matches)
+    run.end_chunk()
+
+
 def write_sheet(
     job: ImportJob,
     sheet: Sheet,
@@ -270,8 +308,14 @@ def write_sheet(
     lease: Lease,
     user: User | None,
     collect: WriteCollector | None = None,
+    overlap: bool = False,
 ) -> None:
-    """Create and update customers from the sheet, resuming after `job.checkpoint`."""
+    """Create and update customers from the sheet, resuming after `job.checkpoint`.
+
+    With `overlap`, the rows are read and validated in a second process while this
+    one writes (users/imports/child.py); each chunk still commits here with its
+    checkpoint, so what a crash leaves behind is the same either way.
+    """
     run = _Pass(job, sheet, lease=lease)
     total = job.total_rows or sheet.estimated_rows or 0
     reporter = ProgressReporter(job_id=run.job_id, total_rows=total, already_failed=job.failed_count)
@@ -294,43 +338,48 @@ def write_sheet(
         checkpoint,
         extra={"job_id": run.job_id, "rows": total, "checkpoint": checkpoint},
     )
-    for whole_chunk in validated_chunks(sheet, chunk_rows=run.chunk_rows):
-        if whole_chunk.last_row <= checkpoint:
-            run.beat()  # replaying committed rows only to rebuild the duplicate index
-            continue
-        chunk = whole_chunk.after(checkpoint)
-        valid_candidates += len(chunk.candidates)
-        with transaction.atomic():
-            _commit_without_waiting_for_disk()
-            result = write_candidates(
-                chunk.candidates, job=job, user=user, policy=job.on_duplicate, header_labels=run.labels
-            )
-            problems = chunk.invalid + chunk.duplicates + result.problems
-            save_problems(job, problems)
-            chunk_failed = chunk.invalid_rows + len(chunk.duplicates) + result.failed
-            reporter.advance(chunk.rows)
-            processed += chunk.rows
-            created += len(result.created)
-            failed += chunk_failed
-            outcome = ChunkOutcome(
-                last_row=chunk.last_row,
-                rows=chunk.rows,
-                created=len(result.created),
-                updated=len(result.updated),
-                skipped=result.skipped,
-                failed=chunk_failed,
-                duplicates_in_file=len(chunk.duplicates),
-                existing_matches=result.existing_matches,
-            )
-            lifecycle.record_chunk(
-                lease, outcome, rows_per_second=reporter.rows_per_second, eta_seconds=reporter.eta_seconds(processed)
-            )
-        checkpoint = chunk.last_row
-        reporter.log_failures([p for p in problems if p.outcome == RowOutcome.FAILED])
-        reporter.log_progress(processed=processed, created=created, failed=failed)
-        if collect is not None:
-            collect(chunk, result)
-        run.end_chunk()
+    chunks = _chunks(sheet, chunk_rows=run.chunk_rows, overlap=overlap)
+    with closing(chunks):  # a cancel or an error stops the reading process at once
+        for whole_chunk in chunks:
+            if whole_chunk.last_row <= checkpoint:
+                run.beat()  # replaying committed rows only to rebuild the duplicate index
+                continue
+            chunk = whole_chunk.after(checkpoint)
+            valid_candidates += len(chunk.candidates)
+            with transaction.atomic():
+                _commit_without_waiting_for_disk()
+                result = write_candidates(
+                    chunk.candidates, job=job, user=user, policy=job.on_duplicate, header_labels=run.labels
+                )
+                problems = chunk.invalid + chunk.duplicates + result.problems
+                save_problems(job, problems)
+                chunk_failed = chunk.invalid_rows + len(chunk.duplicates) + result.failed
+                reporter.advance(chunk.rows)
+                processed += chunk.rows
+                created += len(result.created)
+                failed += chunk_failed
+                outcome = ChunkOutcome(
+                    last_row=chunk.last_row,
+                    rows=chunk.rows,
+                    created=len(result.created),
+                    updated=len(result.updated),
+                    skipped=result.skipped,
+                    failed=chunk_failed,
+                    duplicates_in_file=len(chunk.duplicates),
+                    existing_matches=result.existing_matches,
+                )
+                lifecycle.record_chunk(
+                    lease,
+                    outcome,
+                    rows_per_second=reporter.rows_per_second,
+                    eta_seconds=reporter.eta_seconds(processed),
+                )
+            checkpoint = chunk.last_row
+            reporter.log_failures([p for p in problems if p.outcome == RowOutcome.FAILED])
+            reporter.log_progress(processed=processed, created=created, failed=failed)
+            if collect is not None:
+                collect(chunk, result)
+            run.end_chunk()
     reporter.log_failure_summary()
     reporter.log_progress(processed=processed, created=created, failed=failed, final=True)
     job.refresh_from_db()

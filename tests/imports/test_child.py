@@ -1,0 +1,87 @@
+"""Forked children for import work: items arrive in order, failures arrive as failures, nothing is left behind."""
+
+import os
+import signal
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from users.imports.child import ChildFailed, iterate_in_child, run_in_child
+from users.imports.errors import ImportRefused
+from users.models import FileErrorCode
+
+DAMAGED = "The file is damaged from row 4,001 on."
+
+
+def no_children_left() -> bool:
+    return not psutil.Process().children(recursive=True)
+
+
+def test_items_made_in_a_child_arrive_in_order_from_another_process() -> None:
+    def produce() -> Iterator[tuple[int, list[int]]]:
+        for n in range(300):
+            yield os.getpid(), list(range(n, n + 2_000))  # a chunk's worth each: the pipe fills and drains
+
+    received = list(iterate_in_child(produce))
+    assert [numbers[0] for _pid, numbers in received] == list(range(300))
+    assert {pid for pid, _numbers in received} != {os.getpid()}, "the items were made in this process"
+    assert no_children_left()
+
+
+def test_a_refusal_in_the_child_is_raised_here_after_the_items_before_it() -> None:
+    def produce() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ImportRefused(FileErrorCode.DAMAGED, DAMAGED)
+
+    received = []
+    with pytest.raises(ImportRefused) as refused:
+        for item in iterate_in_child(produce):
+            received.append(item)
+    assert received == [1, 2]
+    assert (refused.value.code, refused.value.message) == (FileErrorCode.DAMAGED, DAMAGED)
+    assert no_children_left()
+
+
+def test_an_error_in_the_child_is_a_failure_here_not_a_hang() -> None:
+    def produce() -> Iterator[int]:
+        yield 1
+        raise ValueError("a bug")
+
+    with pytest.raises(ChildFailed, match="ValueError"):
+        list(iterate_in_child(produce))
+    assert no_children_left()
+
+
+def test_a_child_killed_midway_is_a_failure_here_not_a_short_file() -> None:
+    def produce() -> Iterator[int]:
+        yield 1
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+        yield 2
+
+    with pytest.raises(ChildFailed, match="stopped before its end"):
+        list(iterate_in_child(produce))
+    assert no_children_left()
+
+
+def test_closing_early_stops_the_child() -> None:
+    def produce() -> Iterator[int]:
+        n = 0
+        while True:  # never ends by itself
+            n += 1
+            yield n
+
+    items = iterate_in_child(produce)
+    assert next(items) == 1
+    items.close()  # what a cancel or a failed write does
+    assert no_children_left(), "the reading process outlived the pass that needed it"
+
+
+def test_a_job_in_a_child_returns_when_it_ends_and_fails_when_it_fails(tmp_path) -> None:  # noqa: ANN001
+    marker = tmp_path / "ran"
+    run_in_child(lambda: marker.write_text(str(os.getpid())))
+    assert marker.read_text() != str(os.getpid()), "the job ran in a process of its own"
+    with pytest.raises(ChildFailed, match="exited 1"):
+        run_in_child(lambda: 1 / 0)  # noqa: B018 - the error is the point
+    assert no_children_left()
