@@ -100,8 +100,16 @@ chromium: ## make sure Debian's chromium is installed for the browser tests (ins
 screenshots: install-dev chromium ## retake the import page's screenshots into docs/img (README)
 	SCREENSHOT_DIR=docs/img TEST_DB_SUFFIX=_screenshots env -u DATABASE_URL $(VENV)/bin/pytest tests/web -m browser -q
 
-bench: install-dev $(VENV)/.installed-bench postgres ## benchmark the import pipeline (docs/performance.md)
+bench: install-dev $(VENV)/.installed-bench postgres ## benchmark the import pipeline (docs/performance.md): make bench BENCH_ARGS="--engines postgres"
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# cProfile tables of an import (bench/profile_import.py): where each second goes. PROFILE_ARGS="--sizes 100000 --top 40".
+.PHONY: profile bench-compare
+profile: install-dev postgres ## profile an import of 100,000 and 1,048,575 rows on PostgreSQL (cProfile tables)
+	$(PY) bench/profile_import.py $(PROFILE_ARGS)
+
+bench-compare: install-dev $(VENV)/.installed-bench postgres ## django-import-export 4.4 (bulk) against import_customers, same files
+	$(PY) bench/import_export_compare.py $(BENCH_ARGS)
 
 bench-attack: install-dev ## hostile request bodies against the real service: each one's cost to the web worker
 	$(PY) bench/attack_memory.py $(BENCH_ARGS)
