@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from users.imports.child import ChildFailed, iterate_in_child, run_in_child
+from users.imports.child import ChildFailed, ChildKilled, iterate_in_child, run_in_child
 from users.imports.errors import ImportRefused
 from users.models import FileErrorCode
 
@@ -49,8 +49,9 @@ def test_an_error_in_the_child_is_a_failure_here_not_a_hang() -> None:
         yield 1
         raise ValueError("a bug")
 
-    with pytest.raises(ChildFailed, match="ValueError"):
+    with pytest.raises(ChildFailed, match="ValueError") as failed:
         list(iterate_in_child(produce))
+    assert not isinstance(failed.value, ChildKilled), "a bug fails the job; only a killed child means resume"
     assert no_children_left()
 
 
@@ -60,7 +61,7 @@ def test_a_child_killed_midway_is_a_failure_here_not_a_short_file() -> None:
         os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
         yield 2
 
-    with pytest.raises(ChildFailed, match="stopped before its end"):
+    with pytest.raises(ChildKilled, match="stopped before its end"):
         list(iterate_in_child(produce))
     assert no_children_left()
 

@@ -59,6 +59,10 @@ class ChildFailed(Exception):  # noqa: N818 - names the event, like django's own
     """The child running a job exited with an error or was killed; its log says why."""
 
 
+class ChildKilled(ChildFailed):
+    """The child died without a word (the OOM killer, most likely): like a killed worker, the job resumes later."""
+
+
 def run_in_child(function: Callable[[], None]) -> None:
     """Call `function` in a forked child and wait for it; ChildFailed if it did not return normally.
 
@@ -82,9 +86,10 @@ def run_in_child(function: Callable[[], None]) -> None:
         os.waitpid(pid, 0)
         raise
     code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        raise ChildKilled(f"The process running the job was killed by signal {-code}.")
     if code != 0:
-        how = f"was killed by signal {-code}" if code < 0 else f"exited {code}"
-        raise ChildFailed(f"The process running the job {how}.")
+        raise ChildFailed(f"The process running the job exited {code}.")
 
 
 def _child(function: Callable[[], None]) -> None:
@@ -146,7 +151,7 @@ def iterate_in_child(produce: Callable[[], Iterator[T]]) -> Iterator[T]:
                 try:
                     kind, payload = pickle.load(pipe)  # noqa: S301 - our own child, through our own pipe
                 except EOFError:
-                    raise ChildFailed("The process reading the file stopped before its end.") from None
+                    raise ChildKilled("The process reading the file stopped before its end.") from None
                 if kind == "item":
                     yield payload
                 elif kind == "end":

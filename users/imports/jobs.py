@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection
 
 from users.imports import lifecycle
+from users.imports.child import ChildKilled
 from users.imports.columns import column_rules_for, job_columns_await, job_layout_record
 from users.imports.corrections import corrected_sheet
 from users.imports.errors import ImportRefused
@@ -143,6 +144,8 @@ def _run_claimed(job: ImportJob, lease: Lease) -> None:
         logger.warning("job=%s was claimed by another worker; this one stops", job.id, extra={"job_id": str(job.id)})
     except (OperationalError, InterfaceError):
         raise
+    except ChildKilled:
+        raise  # the reading process was killed (the OOM killer): as for a killed worker, the sweep resumes the job
     except Exception:
         logger.exception("%s job=%s failed unexpectedly", LogTag.IMPORT_FAILED, job.id, extra={"job_id": str(job.id)})
         lifecycle.fail(
