@@ -6,7 +6,10 @@ run), `write_sheet` creates and updates customers. A chunk is
 IMPORT_TRANSACTION_ROWS rows: several BULK_CREATE_BATCH_SIZE batches committed
 in one transaction together with the job's counters and checkpoint, so after a
 crash the job resumes exactly after its last committed chunk. The job's counters
-move through users/imports/lifecycle.py, against the pass's lease.
+move through users/imports/lifecycle.py, against the pass's lease. A job's passes
+(`overlap`) read, validate and de-duplicate in a forked child while this process
+writes what the child has finished (users/imports/child.py): the same chunks in
+the same order, committed here, so the outcome and crash safety are unchanged.
 """
 
 import logging
