@@ -39,6 +39,7 @@ class StackRun:
     commit_seconds: float
     total_seconds: float
     peak_pss_mb: float
+    peak_processes: str  # each process's PSS at the peak, MB
     created: int
     failed: int
     load_before: float
@@ -57,7 +58,7 @@ def _database(action: str) -> str:
     return url
 
 
-def _sample(stack_pid: int, stop: threading.Event, peak: list[float]) -> None:
+def _sample(stack_pid: int, stop: threading.Event, peak: list[float], breakdown: list[str]) -> None:
     import psutil
 
     from users.monitoring.processes import ProcessRole, stack_memory_get
@@ -69,7 +70,10 @@ def _sample(stack_pid: int, stop: threading.Event, peak: list[float]) -> None:
             stop.wait(0.25)
             continue
         service = [p for p in memory.processes if p.role != ProcessRole.OTHER]
-        peak[0] = max(peak[0], sum(p.pss_mb or p.rss_mb for p in service))
+        total = sum(p.pss_mb or p.rss_mb for p in service)
+        if total > peak[0]:
+            peak[0] = total
+            breakdown[:] = [f"{ProcessRole(p.role).label} {p.pss_mb or p.rss_mb:.0f}" for p in service]
         stop.wait(0.25)
 
 
@@ -94,8 +98,8 @@ def run(rows: int) -> StackRun:
         with running_stack(template, work / "stack", CONN_MAX_AGE="60", LOG_LEVEL="WARNING") as stack:
             stack.wait_until(lambda: "Starting worker" in stack.log(), timeout=60, what="the task worker")
             token = template.token
-            stop, peak = threading.Event(), [0.0]
-            sampler = threading.Thread(target=_sample, args=(stack.pid, stop, peak), daemon=True)
+            stop, peak, breakdown = threading.Event(), [0.0], []
+            sampler = threading.Thread(target=_sample, args=(stack.pid, stop, peak, breakdown), daemon=True)
             sampler.start()
             load_before = load_average()
             started = time.monotonic()
@@ -124,6 +128,7 @@ def run(rows: int) -> StackRun:
             commit_seconds=round(finished - validated, 2),
             total_seconds=round(finished - started, 2),
             peak_pss_mb=round(peak[0], 1),
+            peak_processes=", ".join(breakdown),
             created=job.get("created_count", 0),
             failed=job.get("failed_count", 0),
             load_before=round(load_before, 2),
