@@ -3,6 +3,7 @@
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -79,10 +80,68 @@ def test_closing_early_stops_the_child() -> None:
     assert no_children_left(), "the reading process outlived the pass that needed it"
 
 
-def test_a_job_in_a_child_returns_when_it_ends_and_fails_when_it_fails(tmp_path) -> None:  # noqa: ANN001
+def test_a_job_in_a_child_returns_when_it_ends_and_fails_when_it_fails(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     run_in_child(lambda: marker.write_text(str(os.getpid())))
     assert marker.read_text() != str(os.getpid()), "the job ran in a process of its own"
     with pytest.raises(ChildFailed, match="exited 1"):
         run_in_child(lambda: 1 / 0)  # noqa: B018 - the error is the point
     assert no_children_left()
+
+
+# ---------------------------------------------------------------- the pipeline's read stage in a child
+
+
+def sheet_file(path: Path, rows: int) -> Path:
+    from tests.imports.factories import customer_rows
+    from tests.imports.spreadsheets import HEADER, write_xlsx
+
+    table = [HEADER]
+    for n, r in enumerate(customer_rows(rows), start=1):
+        phone = "not a phone" if n % 97 == 0 else r["phone"]
+        mark = "PM 00003" if n % 101 == 0 else r["shipping_mark"]  # in-file duplicates of an early row
+        table.append((mark, r["first_name"], r["last_name"], r["email"], phone, ""))
+    return write_xlsx(path, table)
+
+
+def chunks_of(path: Path, *, overlap: bool) -> tuple[list[tuple], set[int]]:
+    """Each chunk's rows, candidates, duplicates and invalid rows, and the processes that made them."""
+    from users.imports import pipeline
+    from users.imports.read import open_import_sheet
+
+    seen, pids = [], set()
+    with open_import_sheet(path) as sheet:
+        for chunk in pipeline._chunks(sheet, chunk_rows=1_000, overlap=overlap):
+            pids.update(child.pid for child in psutil.Process().children())
+            seen.append(
+                (
+                    chunk.first_row,
+                    chunk.last_row,
+                    chunk.rows,
+                    [c.row_number for c in chunk.candidates],
+                    [(p.row_number, p.duplicate_of_row, p.reason) for p in chunk.duplicates],
+                    [(p.row_number, p.code) for p in chunk.invalid],
+                )
+            )
+    return seen, pids
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunks_read_in_a_child_are_the_ones_read_in_one_process(tmp_path: Path) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite reads in one process")
+    path = sheet_file(tmp_path / "five-chunks.xlsx", 5_000)
+    single, single_pids = chunks_of(path, overlap=False)
+    overlapped, overlapped_pids = chunks_of(path, overlap=True)
+    assert overlapped == single, "the child made other chunks than one process makes"
+    assert not single_pids and overlapped_pids, "only the overlapped pass had a second process"
+    assert no_children_left()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_of_one_chunk_is_read_without_a_second_process(tmp_path: Path) -> None:
+    path = sheet_file(tmp_path / "one-chunk.xlsx", 900)
+    chunks, pids = chunks_of(path, overlap=True)
+    assert len(chunks) == 1 and not pids, "a small upload paid for a fork"

@@ -34,9 +34,10 @@ _HASH_MASK = (1 << 64) - 1
 # on a million rows); 2**22 slots then hold the ~2.8M keys of a full sheet in 32 MB.
 MAX_LOAD = 0.75
 MIN_SLOTS_BITS = 12
-# Presized from the sheet's own estimate of its rows, at most this big, so a file claiming a million rows
-# it does not have costs at most the table a million rows need.
-MAX_PRESIZE_BITS = 22
+# Presized from the sheet's own estimate of its rows, but at most this big (8 MB, about 100,000 rows): the
+# estimate is the file's word (a dimension can claim a million rows it doesn't have), so a bigger table is
+# earned by rows actually admitted, doubling as it fills.
+MAX_PRESIZE_BITS = 20
 _SEPARATOR = "\x1f"  # the unit separator: no normal-form phone, mark or email holds it
 
 
@@ -102,7 +103,7 @@ class DuplicateIndex:
         while expected_rows and bits < MAX_PRESIZE_BITS and (1 << bits) * MAX_LOAD < expected_rows * 3:
             bits += 1
         self._bits = bits
-        self._slots: array[int] | None = array("Q", bytes(8 << bits))
+        self._slots: array[int] | None = array("Q", [0]) * (1 << bits)
         self._used = 0
         # Per admitted row, by ordinal: its row number, and where its keys end in the key store.
         self._rows = array("L")
@@ -197,7 +198,7 @@ class DuplicateIndex:
         old = self._slots
         assert old is not None  # noqa: S101 - admit checked it
         self._bits += 1
-        slots = self._slots = array("Q", bytes(8 << self._bits))
+        slots = self._slots = array("Q", [0]) * (1 << self._bits)
         shift, mask = 64 - self._bits, (1 << self._bits) - 1
         for entry in old:
             if entry:

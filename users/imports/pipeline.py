@@ -8,8 +8,9 @@ in one transaction together with the job's counters and checkpoint, so after a
 crash the job resumes exactly after its last committed chunk. The job's counters
 move through users/imports/lifecycle.py, against the pass's lease. A job's passes
 (`overlap`) read, validate and de-duplicate in a forked child while this process
-writes what the child has finished (users/imports/child.py): the same chunks in
-the same order, committed here, so the outcome and crash safety are unchanged.
+writes what the child has finished (users/imports/child.py), from the second
+chunk on: the same chunks in the same order, committed here, so the outcome and
+crash safety are unchanged.
 """
 
 import logging
@@ -136,11 +137,27 @@ def _chunks(sheet: Sheet, *, chunk_rows: int, row_limit: int | None = None, over
     share its socket), and the child reads the job's corrections through its own
     connection, which sees only what is committed.
     """
+    chunks = validated_chunks(sheet, chunk_rows=chunk_rows, row_limit=row_limit)
     if overlap and connection.vendor == "postgresql" and not connection.in_atomic_block:
-        from users.imports.child import iterate_in_child
+        return _overlapped(chunks)
+    return chunks
 
-        return iterate_in_child(lambda: validated_chunks(sheet, chunk_rows=chunk_rows, row_limit=row_limit))
-    return validated_chunks(sheet, chunk_rows=chunk_rows, row_limit=row_limit)
+
+def _overlapped(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """The first chunk from here, the rest from a child that carries on with the same generator.
+
+    A file of one chunk (most uploads) never pays for a second process: a forked
+    child's pages count twice in every RSS sum until either writes them. A
+    longer file is forked mid-way: the child inherits the generator as it stands
+    (the reader's place in the file, the duplicate index) and continues it.
+    """
+    first = next(chunks, None)
+    if first is None:
+        return
+    yield first
+    from users.imports.child import iterate_in_child
+
+    yield from iterate_in_child(lambda: chunks)
 
 
 def _row_error(job: ImportJob, problem: RowProblem) -> ImportRowError:
