@@ -217,6 +217,21 @@ IMPORT_MAX_ACTIVE_JOBS_PER_USER = env_int("IMPORT_MAX_ACTIVE_JOBS_PER_USER", 3)
 # unpublished) and fills at most half of a 1 GB persistent disk. 0: no limit.
 IMPORT_MAX_STORED_BYTES = env_int("IMPORT_MAX_STORED_BYTES", 500 * MB)
 # --- end import quotas ---
+# --- Where uploads are stored (users/imports/storage) ---
+# Never the web instance's disk: Render's free tier wipes it at every restart, and a worker on
+# another machine can't read it. `database` keeps them in the app's own database, in 1 MB chunks;
+# `s3` in an S3-compatible bucket named by IMPORT_S3_BUCKET.
+IMPORT_STORAGE = env_str("IMPORT_STORAGE", "database").lower()
+IMPORT_S3_BUCKET = env_str("IMPORT_S3_BUCKET")
+IMPORT_S3_ENDPOINT_URL = env_str("IMPORT_S3_ENDPOINT_URL")  # empty: AWS itself
+IMPORT_S3_REGION = env_str("IMPORT_S3_REGION")
+IMPORT_S3_PREFIX = env_str("IMPORT_S3_PREFIX")  # a folder inside the bucket, e.g. primepre/
+IMPORT_S3_ACCESS_KEY_ID = env_str("IMPORT_S3_ACCESS_KEY_ID")  # empty: boto3's usual AWS_* variables
+IMPORT_S3_SECRET_ACCESS_KEY = env_str("IMPORT_S3_SECRET_ACCESS_KEY")
+if IMPORT_STORAGE not in {"database", "s3"}:
+    raise ImproperlyConfigured(f"IMPORT_STORAGE must be database or s3, got {IMPORT_STORAGE!r}")
+if IMPORT_STORAGE == "s3" and not IMPORT_S3_BUCKET:
+    raise ImproperlyConfigured("IMPORT_STORAGE=s3 needs IMPORT_S3_BUCKET, the bucket's name")
 MEMORY_WARNING_MB = env_int("MEMORY_WARNING_MB", 350)
 MEMORY_LOG_INTERVAL_SECONDS = env_float("MEMORY_LOG_INTERVAL_SECONDS", 10.0)
 

@@ -24,6 +24,7 @@ from users.imports.lifecycle import Lease, LostOwnership
 from users.imports.payload import PayloadSheet
 from users.imports.pipeline import ImportCancelled, Sheet, validate_sheet, write_sheet
 from users.imports.rowkeys import RowKeyRecorder
+from users.imports.storage import stored_file_exists, stored_file_local_copy
 from users.logtags import LogTag
 from users.models import FileErrorCode, ImportJob, ImportSource, ImportStatus
 
@@ -36,8 +37,12 @@ DATABASE_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
 
 @contextmanager
 def open_job_sheet(job: ImportJob) -> Iterator[Sheet]:
-    """The job's stored source, opened for reading; ImportRefused if it is gone or unusable."""
-    if not job.file or not Path(job.file.path).exists():
+    """The job's stored source, opened for reading; ImportRefused if it is gone or unusable.
+
+    Read from durable storage, whichever machine stored it, through a local copy
+    that is deleted when the block ends (users/imports/storage).
+    """
+    if not stored_file_exists(job):
         if job.source == ImportSource.PAYLOAD:
             # A synchronous bulk-create keeps its rows only in the request; if its
             # web worker died midway, what it committed stays and the rest is gone.
@@ -47,10 +52,16 @@ def open_job_sheet(job: ImportJob) -> Iterator[Sheet]:
                 "Send the request again: rows already saved will be skipped.",
             )
         raise ImportRefused(FileErrorCode.FILE_MISSING, "The uploaded file is no longer stored; upload it again.")
-    path = Path(job.file.path)
-    if job.source == ImportSource.PAYLOAD:
-        yield PayloadSheet(path=path)
-        return
+    with stored_file_local_copy(job) as path:
+        if job.source == ImportSource.PAYLOAD:
+            yield PayloadSheet(path=path)
+        else:
+            with _open_file_sheet(job, path) as sheet:
+                yield sheet
+
+
+@contextmanager
+def _open_file_sheet(job: ImportJob, path: Path) -> Iterator[Sheet]:
     from users.imports.read import open_import_sheet
 
     # Columns chosen on the Check step (or remembered for this header) decide with the synonyms, on the sheet the

@@ -381,4 +381,4 @@ def expire(*, job_id: uuid.UUID, status: str, heartbeat_at: datetime | None, mes
 
 def file_deleted(*, job_id: uuid.UUID) -> None:
     """The stored upload is gone (retention): the job remembers when, and keeps its counts and row errors."""
-    ImportJob.objects.filter(id=job_id).update(file="", file_deleted_at=timezone.now())
+    ImportJob.objects.filter(id=job_id).update(file="", file_storage="", file_deleted_at=timezone.now())

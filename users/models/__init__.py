@@ -4,6 +4,7 @@ from users.models.accounts import User, UserManager
 from users.models.choices import (
     DuplicatePolicy,
     FileErrorCode,
+    FileStorage,
     ImportSource,
     ImportStatus,
     Region,
@@ -23,6 +24,7 @@ from users.models.corrections import (
 from users.models.customers import Customer
 from users.models.imports import ImportJob, ImportRowError
 from users.models.sms import SmsDailyCount, SmsMessage
+from users.models.storage import StoredFile, StoredFileChunk
 
 __all__ = [
     "AuditAction",
@@ -30,6 +32,7 @@ __all__ = [
     "Customer",
     "DuplicatePolicy",
     "FileErrorCode",
+    "FileStorage",
     "ImportAuditEntry",
     "ImportJob",
     "ImportKeyBlock",
@@ -44,6 +47,8 @@ __all__ = [
     "SmsDailyCount",
     "SmsMessage",
     "SmsStatus",
+    "StoredFile",
+    "StoredFileChunk",
     "User",
     "UserManager",
     "UserRole",

@@ -91,6 +91,15 @@ class FileErrorCode(models.TextChoices):
     INTERNAL = "internal", "Unexpected error"
 
 
+class FileStorage(models.TextChoices):
+    """Where a job's stored file lives, recorded on the job so any instance or worker can find it."""
+
+    DATABASE = "database", "Database"
+    S3 = "s3", "S3-compatible bucket"
+    # The web instance's own disk, under MEDIA_ROOT: only uploads made before storage became durable.
+    LOCAL = "local", "Local disk (before durable storage)"
+
+
 class SmsStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from users.models.choices import (
     DuplicatePolicy,
+    FileStorage,
     ImportSource,
     ImportStatus,
     RowErrorCode,
@@ -47,7 +48,12 @@ class ImportJob(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="import_jobs"
     )
     source = models.CharField(max_length=10, choices=ImportSource.choices, default=ImportSource.FILE)
+    # The stored file's name in `file_storage`, not a path on this machine's disk: read and delete it
+    # through users/imports/storage, never through `file.path`, so any web instance or worker finds it.
     file = models.FileField(upload_to=import_upload_path, max_length=255, blank=True)
+    file_storage = models.CharField(
+        max_length=8, choices=FileStorage.choices, blank=True, help_text="Where the file is stored; empty if none."
+    )
     original_filename = models.CharField(max_length=255, blank=True)
     file_size = models.PositiveBigIntegerField(default=0)
     file_deleted_at = models.DateTimeField(null=True, blank=True)

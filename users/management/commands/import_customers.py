@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
@@ -29,6 +28,7 @@ from users.imports.errors import ServiceError
 from users.imports.jobs import import_job_run
 from users.imports.selectors import import_row_errors
 from users.imports.services import import_options_check
+from users.imports.storage import stored_file_save
 from users.models import DuplicatePolicy, ImportJob, ImportSource, ImportStatus, User
 
 BAR_WIDTH = 30
@@ -71,7 +71,7 @@ class Command(BaseCommand):
             file_size=path.stat().st_size,
         )
         with path.open("rb") as source:
-            job.file.save(path.name, File(source), save=False)
+            stored_file_save(job=job, filename=path.name, content=source)
         job.save()
         show_bar = not options["json"] and sys.stderr.isatty()
         stop = threading.Event()
