@@ -87,6 +87,29 @@ def import_job_run(*, job_id: uuid.UUID) -> None:
         logger.info("job=%s is not claimable (finished, or held by a live worker); nothing to do", job_id)
         return
     job, lease = claimed
+    # Which worker runs which job, one line each way: with several workers on one database, the record that
+    # shows no job was ever run by two at once.
+    logger.info(
+        "%s job=%s lease=%s attempt=%d",
+        LogTag.IMPORT_CLAIM,
+        job.id,
+        lease.token,
+        job.attempts,
+        extra={"job_id": str(job.id), "lease": lease.token},
+    )
+    try:
+        _run_with_retries(job, lease)
+    finally:
+        logger.info(
+            "%s job=%s lease=%s",
+            LogTag.IMPORT_RELEASE,
+            job.id,
+            lease.token,
+            extra={"job_id": str(job.id), "lease": lease.token},
+        )
+
+
+def _run_with_retries(job: ImportJob, lease: Lease) -> None:
     if job.attempts > settings.IMPORT_MAX_ATTEMPTS:
         lifecycle.fail(
             lease,
