@@ -135,6 +135,23 @@ def test_a_file_uploaded_before_storage_was_durable_is_still_read_from_media_roo
     assert (job.status, job.created_count) == (ImportStatus.COMPLETE, 4), job.error_message
 
 
+@pytest.mark.django_db
+def test_a_job_made_by_a_rolled_back_release_is_read_from_its_disk(
+    admin_user: User, settings: Any, tmp_path: Path
+) -> None:
+    """The previous release records no storage (the column's database default is empty): its files are local."""
+    settings.MEDIA_ROOT = tmp_path
+    (tmp_path / "imports").mkdir()
+    (tmp_path / "imports" / "older.csv").write_bytes(csv_upload(3).read())
+    job = ImportJob.objects.create(created_by=admin_user, original_filename="older.csv", file="imports/older.csv")
+    assert job.file_storage == ""
+
+    import_job_run(job_id=job.id)
+
+    job.refresh_from_db()
+    assert (job.status, job.created_count) == (ImportStatus.COMPLETE, 3), job.error_message
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_with_its_own_media_root_and_temp_dir_imports_an_upload_it_never_saw(
     admin_user: User, settings: Any, tmp_path: Path

@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='importjob',
             name='file_storage',
-            field=models.CharField(blank=True, choices=[('database', 'Database'), ('s3', 'S3-compatible bucket'), ('local', 'Local disk (before durable storage)')], help_text='Where the file is stored; empty if none.', max_length=8),
+            field=models.CharField(blank=True, choices=[('database', 'Database'), ('s3', 'S3-compatible bucket'), ('local', 'Local disk (before durable storage)')], db_default='', default='', help_text='Where the file is stored; empty if none.', max_length=8),
         ),
         migrations.RunPython(mark_existing_files_local, migrations.RunPython.noop),
         migrations.CreateModel(

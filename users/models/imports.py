@@ -51,8 +51,15 @@ class ImportJob(models.Model):
     # The stored file's name in `file_storage`, not a path on this machine's disk: read and delete it
     # through users/imports/storage, never through `file.path`, so any web instance or worker finds it.
     file = models.FileField(upload_to=import_upload_path, max_length=255, blank=True)
+    # The database's own default too, so the previous release (which knows nothing of this column) can still
+    # create jobs if a deploy is rolled back without reversing the migration.
     file_storage = models.CharField(
-        max_length=8, choices=FileStorage.choices, blank=True, help_text="Where the file is stored; empty if none."
+        max_length=8,
+        choices=FileStorage.choices,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Where the file is stored; empty if none.",
     )
     original_filename = models.CharField(max_length=255, blank=True)
     file_size = models.PositiveBigIntegerField(default=0)

@@ -5,9 +5,10 @@ instance that received it and read back by whichever worker claims the job, on
 any machine. IMPORT_STORAGE chooses where new files go: `database` (the default:
 chunks in the app's own database, users/imports/storage/database.py) or `s3` (an
 S3-compatible bucket, users/imports/storage/s3.py). The job records which
-(`ImportJob.file_storage`), so a job outlives a change of setting and the files
-of jobs uploaded before storage was durable (`local`, under MEDIA_ROOT) are still
-found where they are.
+(`ImportJob.file_storage`), so a job outlives a change of setting, and the files
+of jobs uploaded before storage was durable (`local`, under MEDIA_ROOT, or no
+record at all when a rolled-back release made the job) are still found where
+they are.
 
 The readers (calamine, openpyxl, csv) need a seekable file on disk, so a pass
 reads a temporary local copy (`stored_file_local_copy`), written one chunk at a
@@ -65,16 +66,25 @@ def stored_file_save(*, job: ImportJob, filename: str, content: IO[bytes]) -> No
     job.file_storage = backend
 
 
+def _backend_of(job: ImportJob) -> str | None:
+    """Where the job's file is: as recorded, or on local disk for a file a previous release stored (no record)."""
+    if not job.file:
+        return None
+    return job.file_storage or FileStorage.LOCAL
+
+
 def stored_file_exists(job: ImportJob) -> bool:
-    return bool(job.file and job.file_storage) and file_storage(job.file_storage).exists(job.file.name)
+    backend = _backend_of(job)
+    return backend is not None and file_storage(backend).exists(job.file.name)
 
 
 def stored_file_open(job: ImportJob) -> File:
     """The job's file as a read-only stream, from whichever storage holds it."""
-    if not job.file or not job.file_storage:
+    backend = _backend_of(job)
+    if backend is None:
         raise StoredFileMissingError(f"Import {job.id} has no stored file")
     try:
-        return file_storage(job.file_storage).open(job.file.name, "rb")
+        return file_storage(backend).open(job.file.name, "rb")
     except FileNotFoundError:
         raise StoredFileMissingError(f"Import {job.id}'s file {job.file.name!r} is not stored") from None
 
@@ -105,9 +115,10 @@ def uploaded_file_local_path(uploaded_file: UploadedFile) -> Iterator[Path]:
 
 def stored_file_delete(job: ImportJob) -> bool:
     """Delete the job's stored file, wherever it is; False if it had none. The job's row is not changed."""
-    if not job.file or not job.file_storage:
+    backend = _backend_of(job)
+    if backend is None:
         return False
-    file_storage(job.file_storage).delete(job.file.name)
+    file_storage(backend).delete(job.file.name)
     return True
 
 
