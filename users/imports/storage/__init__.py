@@ -34,7 +34,7 @@ from users.models.imports import import_upload_path
 
 logger = logging.getLogger(__name__)
 
-COPY_CHUNK_BYTES = 1024 * 1024
+COPY_CHUNK_BYTES = 256 * 1024  # the database backend's chunk: one read, one write
 TEMPORARY_PREFIX = "primepre-import-"
 
 

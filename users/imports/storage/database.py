@@ -17,9 +17,10 @@ from django.utils.deconstruct import deconstructible
 
 from users.models import StoredFile, StoredFileChunk
 
-# 1 MB: large enough that a 50 MB upload is 50 inserts, small enough that a chunk
-# (and the driver's copy of it while it is sent) is a rounding error in 512 MB.
-STORED_FILE_CHUNK_BYTES = 1024 * 1024
+# 256 KB: a 50 MB upload is 200 inserts (a second or two), and a chunk with the driver's copies of it
+# (bytea travels hex-encoded, twice its size) stays a few MB. With 1 MB chunks storing a 50 MB upload
+# took the web worker's peak RSS up by 11.9 MB, over the 10 MB budget (tests/deploy/test_storage_memory.py).
+STORED_FILE_CHUNK_BYTES = 256 * 1024
 
 
 class StoredFileReader(io.RawIOBase):
@@ -83,7 +84,8 @@ class DatabaseStorage(Storage):
             stored = StoredFile.objects.only("id", "size").get(name=name)
         except StoredFile.DoesNotExist:
             raise FileNotFoundError(f"No stored file named {name!r}") from None
-        return File(io.BufferedReader(StoredFileReader(stored.pk, stored.size), self.chunk_bytes), name=name)
+        # Unbuffered: the reader already holds one chunk, and a buffer would be a second copy of it.
+        return File(StoredFileReader(stored.pk, stored.size), name=name)
 
     def delete(self, name: str) -> None:
         # The chunks go by the foreign key's cascade, deleted without being loaded.
