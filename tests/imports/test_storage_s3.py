@@ -2,12 +2,6 @@
 
 import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +13,7 @@ from django.utils import timezone
 
 from tests.imports.factories import customer_rows
 from tests.imports.test_storage import csv_upload
+from tests.s3 import moto_s3_server, s3_environment
 from tests.workers import run_worker_until_idle
 from users.imports.jobs import import_job_run
 from users.imports.retention import import_files_prune
@@ -27,52 +22,13 @@ from users.imports.storage import file_storage, stored_file_exists, stored_file_
 from users.models import Customer, FileStorage, ImportStatus, StoredFile, User
 
 MB = 1024 * 1024
-BUCKET = "primepre-storage-tests"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """moto's S3 server on a free port for this module's tests, stopped afterwards."""
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(endpoint + "/moto-api/", timeout=2).close()  # noqa: S310 - always http://127.0.0.1
-            break
-        except (urllib.error.URLError, ConnectionError):
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"moto's server did not start on {endpoint}") from None
-            time.sleep(0.2)
-    try:
+    """moto's S3 server for this module's tests, stopped afterwards."""
+    with moto_s3_server(tmp_path_factory.mktemp("moto")) as endpoint:
         yield endpoint
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
-
-
-def s3_environment(endpoint: str) -> dict[str, str]:
-    return {
-        "IMPORT_STORAGE": "s3",
-        "IMPORT_S3_BUCKET": BUCKET,
-        "IMPORT_S3_ENDPOINT_URL": endpoint,
-        "IMPORT_S3_REGION": "us-east-1",
-        "IMPORT_S3_PREFIX": "uploads",
-        "IMPORT_S3_ACCESS_KEY_ID": "testing",
-        "IMPORT_S3_SECRET_ACCESS_KEY": "testing",
-    }
 
 
 @pytest.fixture
