@@ -207,19 +207,19 @@ TASK_WORKER_NICE = env_int("TASK_WORKER_NICE", 10)
 IMPORT_FILE_RETENTION_DAYS = env_int("IMPORT_FILE_RETENTION_DAYS", 14)
 IMPORT_MAX_UNCOMPRESSED_BYTES = env_int("IMPORT_MAX_UNCOMPRESSED_BYTES", 1024 * MB)
 IMPORT_MAX_COMPRESSION_RATIO = env_int("IMPORT_MAX_COMPRESSION_RATIO", 200)
-# --- Import quotas: what one user may hold in the queue, and the service on its disk ---
+# --- Import quotas: what one user may hold in the queue, and the service in its upload storage ---
 # Three waiting or running imports is more than a person follows at once; a fourth waits
 # its turn (429) instead of lining up hundreds of jobs in front of everyone else. 0: no limit.
 IMPORT_MAX_ACTIVE_JOBS_PER_USER = env_int("IMPORT_MAX_ACTIVE_JOBS_PER_USER", 3)
-# Bytes of uploads kept on disk, all users together, until retention deletes them. 500 MB is
-# ten uploads of the largest size allowed, while a typical customer sheet is well under 1 MB.
-# It leaves room on a free instance's ephemeral disk (shared with the code and /tmp, its size
-# unpublished) and fills at most half of a 1 GB persistent disk. 0: no limit.
+# Bytes of uploads kept in storage (the database or a bucket), all users together, until retention
+# deletes them. 500 MB is ten uploads of the largest size allowed, while a typical customer sheet is
+# well under 1 MB; it fills at most half of the free PostgreSQL's 1 GB (docs/deploy.md says when to
+# lower it). 0: no limit.
 IMPORT_MAX_STORED_BYTES = env_int("IMPORT_MAX_STORED_BYTES", 500 * MB)
 # --- end import quotas ---
 # --- Where uploads are stored (users/imports/storage) ---
 # Never the web instance's disk: Render's free tier wipes it at every restart, and a worker on
-# another machine can't read it. `database` keeps them in the app's own database, in 1 MB chunks;
+# another machine can't read it. `database` keeps them in the app's own database, in 256 KB chunks;
 # `s3` in an S3-compatible bucket named by IMPORT_S3_BUCKET.
 IMPORT_STORAGE = env_str("IMPORT_STORAGE", "database").lower()
 IMPORT_S3_BUCKET = env_str("IMPORT_S3_BUCKET")

@@ -5,7 +5,7 @@ Refusals are `ImportRefused` (the file) or `ServiceError` (the request). The
 rules on who may choose which option are checked here, so every way in (the
 job API, the frontend's endpoints, the import page, the command line) obeys the
 same ones; so are the quotas web clients share (active jobs per user, bytes
-of uploads stored on disk), race-safe under `_quota_lock()`.
+of uploads in storage), race-safe under `_quota_lock()`.
 """
 
 import logging
@@ -80,7 +80,7 @@ def import_options_check(*, user: User, on_duplicate: str, send_sms: bool) -> No
 
 
 def _stored_bytes() -> int:
-    """Bytes of uploads still on disk, every user's: what retention has not deleted yet."""
+    """Bytes of uploads still stored, every user's: what retention has not deleted yet."""
     stored = ImportJob.objects.filter(file_deleted_at__isnull=True).exclude(file="").aggregate(total=Sum("file_size"))
     return stored["total"] or 0
 
