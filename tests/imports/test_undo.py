@@ -249,3 +249,18 @@ def test_a_cancelled_undo_can_be_asked_for_again_and_finishes_the_rest(undoer: U
 
     assert again.id == undo.id, "the same undo resumes"
     assert table() == before
+
+
+def test_the_database_lets_only_one_undo_job_in_for_an_import(undoer: User) -> None:
+    """Two requests that both found no undo yet: the unique `undoes` column refuses the second insert."""
+    from users.imports import lifecycle
+    from users.models import ImportSource
+
+    job = imported(undoer, customer_rows(2))
+
+    def new_undo() -> ImportJob:
+        return ImportJob(created_by=undoer, source=ImportSource.UNDO, undoes=job, checkpoint=job.checkpoint)
+
+    assert lifecycle.undo_requested(undo=new_undo()) is not None
+    assert lifecycle.undo_requested(undo=new_undo()) is None, "the second is refused by the database"
+    assert ImportJob.objects.filter(undoes=job).count() == 1

@@ -127,6 +127,15 @@ def import_undo_check(*, job: ImportJob, user: User) -> None:
         )
 
 
+def import_undo_offered(*, job: ImportJob, user: User) -> bool:
+    """Whether to offer "Undo this import" (the rules without a query; the request checks the rest)."""
+    try:
+        import_undo_check(job=job, user=user)
+    except ServiceError:
+        return False
+    return True
+
+
 def import_job_touching_same_customers(*, job: ImportJob) -> ImportJob | None:
     """Another import (or undo) on its way that has created or updated any customer this import did; else None.
 
