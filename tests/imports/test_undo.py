@@ -135,6 +135,30 @@ def test_undo_deletes_a_customer_that_took_an_updated_customers_old_phone_before
     assert (undo.deleted_count, undo.restored_count, undo.kept_changed_count) == (13, 1, 0)
 
 
+def test_imports_undone_newest_first_leave_the_table_as_before_the_first(undoer: User) -> None:
+    existing_customers(range(1, 4))
+    before = table()
+    first = imported(undoer, customer_rows(10, start=1))  # updates nothing: creates 10, skips nothing
+    second = imported(undoer, [customer_row(n, region="Volta") for n in range(1, 13)], on_duplicate="update")
+    assert (first.created_count, second.updated_count, second.created_count) == (7, 10, 2)
+
+    undone(second, undoer)
+    undo = undone(ImportJob.objects.get(id=first.id), undoer)
+
+    assert table() == before, "the first import's customers are as it left them once the second is undone"
+    assert (undo.deleted_count, undo.kept_changed_count) == (7, 0)
+
+
+def test_an_import_undone_while_a_later_import_s_updates_stand_keeps_what_that_import_changed(undoer: User) -> None:
+    first = imported(undoer, customer_rows(4, start=1))
+    imported(undoer, [customer_row(1, region="Volta")], on_duplicate="update")
+
+    undo = undone(ImportJob.objects.get(id=first.id), undoer)
+
+    assert (undo.deleted_count, undo.kept_changed_count) == (3, 1)
+    assert Customer.objects.get().region == Region.VOLTA
+
+
 def test_a_customer_edited_after_the_import_is_kept_and_reported(undoer: User) -> None:
     existing_customers(range(1, 11))
     rows = [customer_row(n, region="Volta") for n in range(1, 21)]

@@ -21,7 +21,8 @@ A customer is left alone, and reported on the undo's row errors, when:
 - it changed since the import: an updated customer whose `updated_at` is not
   the one the import left (someone saved it since, or it is gone); a created
   customer saved after the import ended, or more than a second after the row
-  wrote it, or updated by another import;
+  wrote it. An undo restores `updated_at` too, so once a later import is
+  undone, an earlier one finds its customers as it left them;
 - other data refers to it (a created customer): any relation to Customer,
   found generically through `Customer._meta.related_objects`, except rows the
   import itself made (they carry `import_job`: its welcome texts), which go
@@ -437,9 +438,9 @@ def _delete_created(
     if not created:
         return 0, 0, 0
     ids = [customer_id for customer_id, _row, _c, _u in created]
+    # A later import's update stamps a later `updated_at`, and undoing that update puts this one's back: so an
+    # import undone after the one that updated its customers finds them unchanged, as it should.
     changed = {cid for cid, _row, c, u in created if _changed_after_creation(target, c, u)}
-    updated_by_others = ImportedUpdate.objects.filter(customer_id__in=ids).exclude(job_id=target.id)
-    changed |= set(updated_by_others.values_list("customer_id", flat=True))
     unchanged = [cid for cid in ids if cid not in changed]
     referenced = _referenced(target, unchanged)
     deletable = [cid for cid in unchanged if cid not in referenced]
