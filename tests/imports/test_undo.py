@@ -288,3 +288,19 @@ def test_the_database_lets_only_one_undo_job_in_for_an_import(undoer: User) -> N
     assert lifecycle.undo_requested(undo=new_undo()) is not None
     assert lifecycle.undo_requested(undo=new_undo()) is None, "the second is refused by the database"
     assert ImportJob.objects.filter(undoes=job).count() == 1
+
+
+def test_an_updated_customer_whose_old_phone_another_customer_took_since_is_kept_and_the_rest_restored(
+    undoer: User,
+) -> None:
+    existing_customers(range(1, 6))
+    job = imported(undoer, [customer_row(n, phone=f"020{n:07d}") for n in range(1, 6)], on_duplicate="update")
+    Customer.objects.create(shipping_mark="PM NEWCOMER", first_name="Efua", last_name="New", phone="+233240000003")
+    taken = Customer.objects.get(shipping_mark="PM 00003")
+
+    undo = undone(job, undoer)
+
+    assert (undo.restored_count, undo.kept_changed_count) == (4, 1)
+    assert Customer.objects.get(pk=taken.pk).phone == "+233200000003", "kept with the import's phone"
+    assert Customer.objects.get(shipping_mark="PM 00001").phone == "+233240000001", "the others got theirs back"
+    assert ImportRowError.objects.get(job=undo).existing_customer_id == taken.pk

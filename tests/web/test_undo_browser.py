@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 Shot = Callable[..., Path]
+# Enough rows that the undo (50-row chunks with the browser tests' worker) is still running when Stop is clicked.
+ROWS_TO_STOP = 20_000
 
 
 def table() -> list[dict[str, Any]]:
@@ -134,3 +136,30 @@ def test_without_the_delete_customer_permission_there_is_no_undo_button(
     assert page.locator("#undo-button").is_hidden()
     page.get_by_role("link", name="History").click()
     assert page.get_by_role("link", name="Undo this import").count() == 0
+
+
+def test_a_running_undo_can_be_stopped_and_finished_later(
+    signed_in_page: "Page", admin_user: User, import_worker: LiveWorker, tmp_path: Path
+) -> None:
+    admin_user.user_permissions.add(Permission.objects.get(codename="delete_customer"))
+    path = many_customers(tmp_path / "may-customers.xlsx", ROWS_TO_STOP)
+    job = import_job_create(user=admin_user, uploaded_file=SimpleUploadedFile(path.name, path.read_bytes()))
+    job = wait_for_job(job.id, timeout=240, worker=import_worker)
+    assert job.created_count == ROWS_TO_STOP
+    page = signed_in_page
+
+    page.goto(f"/imports/{job.id}/")
+    page.get_by_role("button", name="Undo this import").click()
+    page.get_by_role("dialog", name="Undo this import?").get_by_role("button", name="Undo import").click()
+    page.get_by_role("button", name="Stop undoing").click()
+
+    undo = wait_for_job(ImportJob.objects.get(undoes=job).id, timeout=120, worker=import_worker)
+    assert undo.status == ImportStatus.CANCELLED, "stopped before it finished"
+    page.get_by_text("was stopped; what it undid stays undone").wait_for()
+    left = Customer.objects.filter(import_job=job).count()
+    assert 0 < left < ROWS_TO_STOP, "part undone, part left"
+
+    page.get_by_role("button", name="Finish undoing").click()
+    page.get_by_role("dialog", name="Undo this import?").get_by_role("button", name="Undo import").click()
+    page.get_by_role("heading", name="Import undone").wait_for()
+    assert not Customer.objects.filter(import_job=job).exists(), "the resumed undo took back the rest"

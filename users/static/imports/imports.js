@@ -458,6 +458,10 @@
       return;
     }
     var who = undo.undone_by_name || "someone";
+    var stop = $("#undo-stop");
+    // Cancelling an undo is the API's cancel of the undo's own job: whoever asked for it, or a superuser.
+    stop.hidden = !(ACTIVE.indexOf(undo.status) !== -1 && !undo.cancel_requested &&
+      (undo.undone_by === config.userId || config.mayCancelAny));
     var text;
     if (ACTIVE.indexOf(undo.status) !== -1) {
       text = "Undoing this import (asked by " + who + "): " + formatNumber(undo.processed) + " of " +
@@ -516,6 +520,23 @@
   }
 
   $("#undo-button").addEventListener("click", askToUndo);
+
+  $("#undo-stop").addEventListener("click", function () {
+    var button = this;
+    var undo = state.job && state.job.undo;
+    if (!undo) return;
+    button.disabled = true;
+    api("POST", url("cancel", undo.id)).then(
+      function () {
+        button.disabled = false;
+        button.hidden = true;
+      },
+      function (problem) {
+        button.disabled = false;
+        showAlert(problem.message);
+      }
+    );
+  });
 
   $("#undo-dialog").addEventListener("close", function () {
     if (this.returnValue !== "undo") return;
