@@ -304,3 +304,16 @@ def test_an_updated_customer_whose_old_phone_another_customer_took_since_is_kept
     assert Customer.objects.get(pk=taken.pk).phone == "+233200000003", "kept with the import's phone"
     assert Customer.objects.get(shipping_mark="PM 00001").phone == "+233240000001", "the others got theirs back"
     assert ImportRowError.objects.get(job=undo).existing_customer_id == taken.pk
+
+
+def test_previous_values_go_once_their_import_is_past_undoing(undoer: User) -> None:
+    from users.imports.undo import imported_updates_prune
+
+    existing_customers(range(1, 4))
+    old = imported(undoer, customer_rows(3, start=1), on_duplicate="update")
+    recent = imported(undoer, [customer_row(n, region="Volta") for n in range(1, 4)], on_duplicate="update")
+    ImportJob.objects.filter(id=old.id).update(finished_at=timezone.now() - timedelta(days=31))
+
+    assert imported_updates_prune(older_than_days=30) == 3
+    assert not ImportedUpdate.objects.filter(job=old).exists(), "customers' old values are not kept past the window"
+    assert ImportedUpdate.objects.filter(job=recent).count() == 3, "a recent import can still be undone"

@@ -262,6 +262,21 @@ def _undo_taken(job: ImportJob) -> ServiceError:
     return ServiceError(RefusalCode.UNDO_IN_PROGRESS, "This import is being undone already; follow it on its page.")
 
 
+def imported_updates_prune(*, older_than_days: int) -> int:
+    """Drop the previous values kept for imports that ended more than `older_than_days` ago; how many rows.
+
+    They are customers' old names, phones and emails, kept only so an import
+    can be undone: once it can't be (IMPORT_UNDO_DAYS), they go. An undo still
+    on its way keeps its import's. Run hourly by `run_worker` with the other prunes.
+    """
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    expired = ImportedUpdate.objects.filter(job__finished_at__lt=cutoff).exclude(
+        job__undo__status__in=ACTIVE_STATUSES
+    )
+    deleted, _by_model = expired.delete()
+    return deleted
+
+
 # --- the undo pass, in the worker -------------------------------------------------------------------------------
 
 
