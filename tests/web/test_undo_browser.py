@@ -151,6 +151,9 @@ def test_a_running_undo_can_be_stopped_and_finished_later(
     page.goto(f"/imports/{job.id}/")
     page.get_by_role("button", name="Undo this import").click()
     page.get_by_role("dialog", name="Undo this import?").get_by_role("button", name="Undo import").click()
+    page.get_by_role("button", name="Stop undoing").wait_for()
+    # Stopped once the worker has committed some chunks (stopped while still queued, it would undo nothing).
+    wait_for_job(ImportJob.objects.get(undoes=job).id, until=lambda j: j.processed_rows > 0, worker=import_worker)
     page.get_by_role("button", name="Stop undoing").click()
 
     undo = wait_for_job(ImportJob.objects.get(undoes=job).id, timeout=120, worker=import_worker)
