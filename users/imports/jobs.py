@@ -9,7 +9,7 @@ job's committed checkpoint. Every state change goes through users/imports/lifecy
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -76,6 +76,9 @@ def import_job_run(*, job_id: uuid.UUID) -> None:
         logger.info("job=%s is not claimable (finished, or held by a live worker); nothing to do", job_id)
         return
     job, lease = claimed
+    if job.is_undo:
+        _run_undo(job, lease)
+        return
     if job.attempts > settings.IMPORT_MAX_ATTEMPTS:
         lifecycle.fail(
             lease,
@@ -84,9 +87,24 @@ def import_job_run(*, job_id: uuid.UUID) -> None:
             f"{job.checkpoint and f'Rows up to {job.checkpoint} are saved. '}Upload the file again to retry.",
         )
         return
+    _with_database_retries(job, lambda: _run_claimed(job, lease))
+
+
+def _run_undo(job: ImportJob, lease: Lease) -> None:
+    """An undo of an import (users/imports/undo.py), with the same attempts cap and database retries."""
+    from users.imports.undo import undo_gave_up, undo_run_claimed
+
+    if job.attempts > settings.IMPORT_MAX_ATTEMPTS:
+        undo_gave_up(job, lease)
+        return
+    _with_database_retries(job, lambda: undo_run_claimed(job, lease))
+
+
+def _with_database_retries(job: ImportJob, run: Callable[[], None]) -> None:
+    """Run a claimed job's pass; a lost database is retried with backoff from the committed checkpoint."""
     for delay in (*DATABASE_RETRY_DELAYS, None):
         try:
-            _run_claimed(job, lease)
+            run()
             return
         except (OperationalError, InterfaceError):
             if delay is None:

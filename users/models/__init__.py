@@ -21,7 +21,7 @@ from users.models.corrections import (
     RememberedColumnMap,
 )
 from users.models.customers import Customer
-from users.models.imports import ImportJob, ImportRowError
+from users.models.imports import ImportedUpdate, ImportJob, ImportRowError
 from users.models.sms import SmsDailyCount, SmsMessage
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "FileErrorCode",
     "ImportAuditEntry",
     "ImportJob",
+    "ImportedUpdate",
     "ImportKeyBlock",
     "ImportRowCorrection",
     "ImportRowError",
