@@ -107,7 +107,10 @@ bench-attack: install-dev ## hostile request bodies against the real service: ea
 	$(PY) bench/attack_memory.py $(BENCH_ARGS)
 
 # The Check step on the largest sheet (docs/architecture.md): keys recorded by the check, rows paged, corrections.
-.PHONY: bench-corrections
+.PHONY: bench-corrections bench-undo
+bench-undo: install-dev postgres ## undo of a 100,000-row import on PostgreSQL, against the import (docs/performance.md)
+	$(PY) bench/undo.py $(BENCH_ARGS)
+
 bench-corrections: install-dev ## what choosing columns and correcting rows cost on a 1,048,575-row file
 	$(PY) bench/corrections.py $(BENCH_ARGS)
 

@@ -205,6 +205,10 @@ IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 5)
 # The task worker lowers its CPU priority by this much, so web requests come first.
 TASK_WORKER_NICE = env_int("TASK_WORKER_NICE", 10)
 IMPORT_FILE_RETENTION_DAYS = env_int("IMPORT_FILE_RETENTION_DAYS", 14)
+# An import may be undone this many days after it ended. A wrong file is noticed within days; after a month
+# the customers it created have been shipped to and edited; the previous values it kept (customers' old names,
+# phones and emails) are then dropped by the worker's hourly prune.
+IMPORT_UNDO_DAYS = env_int("IMPORT_UNDO_DAYS", 30)
 IMPORT_MAX_UNCOMPRESSED_BYTES = env_int("IMPORT_MAX_UNCOMPRESSED_BYTES", 1024 * MB)
 IMPORT_MAX_COMPRESSION_RATIO = env_int("IMPORT_MAX_COMPRESSION_RATIO", 200)
 # --- Import quotas: what one user may hold in the queue, and the service in its upload storage ---

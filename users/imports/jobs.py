@@ -9,7 +9,7 @@ job's committed checkpoint. Every state change goes through users/imports/lifecy
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -98,7 +98,7 @@ def import_job_run(*, job_id: uuid.UUID) -> None:
         extra={"job_id": str(job.id), "lease": lease.token},
     )
     try:
-        _run_with_retries(job, lease)
+        _run_pass(job, lease)
     finally:
         logger.info(
             "%s job=%s lease=%s",
@@ -109,7 +109,11 @@ def import_job_run(*, job_id: uuid.UUID) -> None:
         )
 
 
-def _run_with_retries(job: ImportJob, lease: Lease) -> None:
+def _run_pass(job: ImportJob, lease: Lease) -> None:
+    """The pass the claimed job calls for: its undo, or its check or import; given up after too many attempts."""
+    if job.is_undo:
+        _run_undo(job, lease)
+        return
     if job.attempts > settings.IMPORT_MAX_ATTEMPTS:
         lifecycle.fail(
             lease,
@@ -118,9 +122,24 @@ def _run_with_retries(job: ImportJob, lease: Lease) -> None:
             f"{job.checkpoint and f'Rows up to {job.checkpoint} are saved. '}Upload the file again to retry.",
         )
         return
+    _with_database_retries(job, lambda: _run_claimed(job, lease))
+
+
+def _run_undo(job: ImportJob, lease: Lease) -> None:
+    """An undo of an import (users/imports/undo.py), with the same attempts cap and database retries."""
+    from users.imports.undo import undo_gave_up, undo_run_claimed
+
+    if job.attempts > settings.IMPORT_MAX_ATTEMPTS:
+        undo_gave_up(job, lease)
+        return
+    _with_database_retries(job, lambda: undo_run_claimed(job, lease))
+
+
+def _with_database_retries(job: ImportJob, run: Callable[[], None]) -> None:
+    """Run a claimed job's pass; a lost database is retried with backoff from the committed checkpoint."""
     for delay in (*DATABASE_RETRY_DELAYS, None):
         try:
-            _run_claimed(job, lease)
+            run()
             return
         except (OperationalError, InterfaceError):
             if delay is None:

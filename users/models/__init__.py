@@ -22,7 +22,7 @@ from users.models.corrections import (
     RememberedColumnMap,
 )
 from users.models.customers import Customer
-from users.models.imports import ImportJob, ImportRowError
+from users.models.imports import ImportedUpdate, ImportJob, ImportRowError
 from users.models.sms import SmsDailyCount, SmsMessage
 from users.models.storage import StoredFile, StoredFileChunk
 
@@ -35,6 +35,7 @@ __all__ = [
     "FileStorage",
     "ImportAuditEntry",
     "ImportJob",
+    "ImportedUpdate",
     "ImportKeyBlock",
     "ImportRowCorrection",
     "ImportRowError",
