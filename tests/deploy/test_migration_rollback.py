@@ -17,6 +17,8 @@ from tests.deploy.stack import ROOT, child_environment
 pytestmark = pytest.mark.slow
 
 PREVIOUS = "0006_corrections"
+# Migrated to exactly this one, not the latest: what a later migration does to a rollback is its own test's business.
+THIS = "0007_import_storage"
 
 OLD_UPLOAD = f"""
 from django.db import connection
@@ -72,7 +74,7 @@ def test_the_storage_migration_reverses_to_the_previous_release_and_reapplies(
     manage(fresh_database, tmp_path, "migrate", "users", PREVIOUS, "--noinput")
     manage(fresh_database, tmp_path, "shell", "--no-imports", "-c", OLD_UPLOAD)
 
-    manage(fresh_database, tmp_path, "migrate", "--noinput")
+    manage(fresh_database, tmp_path, "migrate", "users", THIS, "--noinput")
     assert manage(fresh_database, tmp_path, "shell", "--no-imports", "-c", SHOW_STORAGE).splitlines() == [
         "TABLE True",
         "STORAGE ['local']",
@@ -88,7 +90,7 @@ def test_the_storage_migration_reverses_to_the_previous_release_and_reapplies(
     )
     assert "users_storedfile" not in tables and "users_importjob" in tables, "back to the previous release's schema"
 
-    manage(fresh_database, tmp_path, "migrate", "--noinput")
+    manage(fresh_database, tmp_path, "migrate", "users", THIS, "--noinput")
     assert manage(fresh_database, tmp_path, "shell", "--no-imports", "-c", SHOW_STORAGE).splitlines() == [
         "TABLE True",
         "STORAGE ['local']",
