@@ -102,3 +102,48 @@ def test_the_storage_migration_reverses_to_the_previous_release_and_reapplies(
         "TABLE True",
         "STORAGE ['local', '']",
     ], "its job records no storage (read as local disk)"
+
+
+UNDO = "0008_undo"
+BEFORE_UNDO_JOB = f"""
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+apps = MigrationExecutor(connection).loader.project_state(("users", "{THIS}")).apps
+apps.get_model("users", "ImportJob").objects.create(original_filename="before-undo.csv", status="COMPLETE")
+"""
+SHOW_UNDO = """
+from django.db import connection
+from users.models import ImportJob
+print("TABLE", "users_importedupdate" in connection.introspection.table_names())
+print("COUNTS", list(ImportJob.objects.values_list("deleted_count", "restored_count", "kept_changed_count")))
+"""
+
+
+def test_the_undo_migration_reverses_and_the_release_before_it_still_makes_jobs(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    manage(fresh_database, tmp_path, "migrate", "users", UNDO, "--noinput")
+
+    # The release before undo, rolled back to without reversing the migration, inserts jobs without the undo
+    # counts: the database fills them in rather than refusing the row.
+    manage(fresh_database, tmp_path, "shell", "--no-imports", "-c", BEFORE_UNDO_JOB)
+    assert manage(fresh_database, tmp_path, "shell", "--no-imports", "-c", SHOW_UNDO).splitlines() == [
+        "TABLE True",
+        "COUNTS [(0, 0, 0)]",
+    ], "an older release's job gets zero undo counts"
+
+    manage(fresh_database, tmp_path, "migrate", "users", THIS, "--noinput")
+    tables = manage(
+        fresh_database,
+        tmp_path,
+        "shell",
+        "-c",
+        "from django.db import connection; print(connection.introspection.table_names())",
+    )
+    assert "users_importedupdate" not in tables and "users_storedfile" in tables, "back to the schema before undo"
+
+    manage(fresh_database, tmp_path, "migrate", "users", UNDO, "--noinput")
+    assert manage(fresh_database, tmp_path, "shell", "--no-imports", "-c", SHOW_UNDO).splitlines() == [
+        "TABLE True",
+        "COUNTS [(0, 0, 0)]",
+    ]

@@ -14,22 +14,22 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='importjob',
             name='deleted_count',
-            field=models.PositiveIntegerField(default=0, help_text='Undo: customers the import created, deleted.'),
+            field=models.PositiveIntegerField(default=0, db_default=0, help_text='Undo: customers the import created, deleted.'),
         ),
         migrations.AddField(
             model_name='importjob',
             name='kept_changed_count',
-            field=models.PositiveIntegerField(default=0, help_text='Undo: customers left as they are because they changed after the import.'),
+            field=models.PositiveIntegerField(default=0, db_default=0, help_text='Undo: customers left as they are because they changed after the import.'),
         ),
         migrations.AddField(
             model_name='importjob',
             name='kept_referenced_count',
-            field=models.PositiveIntegerField(default=0, help_text='Undo: created customers kept because other data refers to them.'),
+            field=models.PositiveIntegerField(default=0, db_default=0, help_text='Undo: created customers kept because other data refers to them.'),
         ),
         migrations.AddField(
             model_name='importjob',
             name='restored_count',
-            field=models.PositiveIntegerField(default=0, help_text='Undo: customers the import updated, given back their previous values.'),
+            field=models.PositiveIntegerField(default=0, db_default=0, help_text='Undo: customers the import updated, given back their previous values.'),
         ),
         migrations.AddField(
             model_name='importjob',

@@ -89,18 +89,22 @@ class ImportJob(models.Model):
     # Undo (users/imports/undo.py): an undo is a job of its own (source UNDO) pointing at the import it takes
     # back; one per import, so two undos requested at once can't both be saved. Its `created_by` undid it,
     # its `created_at` says when, and its `checkpoint` counts *down*: every source row above it is undone.
+    # The counts have a database default so the release before undo, rolled back to without its migration,
+    # can still create jobs (docs/deploy.md, "Rolling back a deploy").
     undoes = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="undo", editable=False
     )
-    deleted_count = models.PositiveIntegerField(default=0, help_text="Undo: customers the import created, deleted.")
+    deleted_count = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Undo: customers the import created, deleted."
+    )
     restored_count = models.PositiveIntegerField(
-        default=0, help_text="Undo: customers the import updated, given back their previous values."
+        default=0, db_default=0, help_text="Undo: customers the import updated, given back their previous values."
     )
     kept_changed_count = models.PositiveIntegerField(
-        default=0, help_text="Undo: customers left as they are because they changed after the import."
+        default=0, db_default=0, help_text="Undo: customers left as they are because they changed after the import."
     )
     kept_referenced_count = models.PositiveIntegerField(
-        default=0, help_text="Undo: created customers kept because other data refers to them."
+        default=0, db_default=0, help_text="Undo: created customers kept because other data refers to them."
     )
 
     # Counts: total_rows = created + updated + skipped + failed once complete.
