@@ -115,9 +115,17 @@ bench-attack: install-dev ## hostile request bodies against the real service: ea
 	$(PY) bench/attack_memory.py $(BENCH_ARGS)
 
 # The Check step on the largest sheet (docs/architecture.md): keys recorded by the check, rows paged, corrections.
-.PHONY: bench-corrections
+.PHONY: bench-corrections bench-undo
+bench-undo: install-dev postgres ## undo of a 100,000-row import on PostgreSQL, against the import (docs/performance.md)
+	$(PY) bench/undo.py $(BENCH_ARGS)
+
 bench-corrections: install-dev ## what choosing columns and correcting rows cost on a 1,048,575-row file
 	$(PY) bench/corrections.py $(BENCH_ARGS)
+
+# Separate web and task workers on one PostgreSQL (docs/deploy.md, "Scaling out"): 1, 2 and 3 workers, 4 imports.
+.PHONY: bench-scale-out
+bench-scale-out: install-dev postgres ## throughput of one, two and three task workers on four concurrent imports
+	$(PY) bench/scale_out.py $(BENCH_ARGS)
 
 clean: ## remove the virtualenv, the SQLite database and caches
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* .pytest_cache .ruff_cache staticfiles

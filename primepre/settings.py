@@ -205,18 +205,37 @@ IMPORT_MAX_ATTEMPTS = env_int("IMPORT_MAX_ATTEMPTS", 5)
 # The task worker lowers its CPU priority by this much, so web requests come first.
 TASK_WORKER_NICE = env_int("TASK_WORKER_NICE", 10)
 IMPORT_FILE_RETENTION_DAYS = env_int("IMPORT_FILE_RETENTION_DAYS", 14)
+# An import may be undone this many days after it ended. A wrong file is noticed within days; after a month
+# the customers it created have been shipped to and edited; the previous values it kept (customers' old names,
+# phones and emails) are then dropped by the worker's hourly prune.
+IMPORT_UNDO_DAYS = env_int("IMPORT_UNDO_DAYS", 30)
 IMPORT_MAX_UNCOMPRESSED_BYTES = env_int("IMPORT_MAX_UNCOMPRESSED_BYTES", 1024 * MB)
 IMPORT_MAX_COMPRESSION_RATIO = env_int("IMPORT_MAX_COMPRESSION_RATIO", 200)
-# --- Import quotas: what one user may hold in the queue, and the service on its disk ---
+# --- Import quotas: what one user may hold in the queue, and the service in its upload storage ---
 # Three waiting or running imports is more than a person follows at once; a fourth waits
 # its turn (429) instead of lining up hundreds of jobs in front of everyone else. 0: no limit.
 IMPORT_MAX_ACTIVE_JOBS_PER_USER = env_int("IMPORT_MAX_ACTIVE_JOBS_PER_USER", 3)
-# Bytes of uploads kept on disk, all users together, until retention deletes them. 500 MB is
-# ten uploads of the largest size allowed, while a typical customer sheet is well under 1 MB.
-# It leaves room on a free instance's ephemeral disk (shared with the code and /tmp, its size
-# unpublished) and fills at most half of a 1 GB persistent disk. 0: no limit.
+# Bytes of uploads kept in storage (the database or a bucket), all users together, until retention
+# deletes them. 500 MB is ten uploads of the largest size allowed, while a typical customer sheet is
+# well under 1 MB; it fills at most half of the free PostgreSQL's 1 GB (docs/deploy.md says when to
+# lower it). 0: no limit.
 IMPORT_MAX_STORED_BYTES = env_int("IMPORT_MAX_STORED_BYTES", 500 * MB)
 # --- end import quotas ---
+# --- Where uploads are stored (users/imports/storage) ---
+# Never the web instance's disk: Render's free tier wipes it at every restart, and a worker on
+# another machine can't read it. `database` keeps them in the app's own database, in 256 KB chunks;
+# `s3` in an S3-compatible bucket named by IMPORT_S3_BUCKET.
+IMPORT_STORAGE = env_str("IMPORT_STORAGE", "database").lower()
+IMPORT_S3_BUCKET = env_str("IMPORT_S3_BUCKET")
+IMPORT_S3_ENDPOINT_URL = env_str("IMPORT_S3_ENDPOINT_URL")  # empty: AWS itself
+IMPORT_S3_REGION = env_str("IMPORT_S3_REGION")
+IMPORT_S3_PREFIX = env_str("IMPORT_S3_PREFIX")  # a folder inside the bucket, e.g. primepre/
+IMPORT_S3_ACCESS_KEY_ID = env_str("IMPORT_S3_ACCESS_KEY_ID")  # empty: boto3's usual AWS_* variables
+IMPORT_S3_SECRET_ACCESS_KEY = env_str("IMPORT_S3_SECRET_ACCESS_KEY")
+if IMPORT_STORAGE not in {"database", "s3"}:
+    raise ImproperlyConfigured(f"IMPORT_STORAGE must be database or s3, got {IMPORT_STORAGE!r}")
+if IMPORT_STORAGE == "s3" and not IMPORT_S3_BUCKET:
+    raise ImproperlyConfigured("IMPORT_STORAGE=s3 needs IMPORT_S3_BUCKET, the bucket's name")
 MEMORY_WARNING_MB = env_int("MEMORY_WARNING_MB", 350)
 MEMORY_LOG_INTERVAL_SECONDS = env_float("MEMORY_LOG_INTERVAL_SECONDS", 10.0)
 

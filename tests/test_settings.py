@@ -62,6 +62,8 @@ SCRUBBED = {
     "ALLOW_PLAIN_HTTP",
     "ADMIN_URL",
     "SECURE_HSTS_SECONDS",
+    "IMPORT_STORAGE",
+    "IMPORT_S3_BUCKET",
 }
 
 
@@ -335,3 +337,12 @@ def test_log_level_and_format_are_checked_once_for_every_process() -> None:
     assert result.returncode != 0 and "LOG_LEVEL must be one of" in result.stderr
     result = load_settings(DEBUG="true", LOG_FORMAT="xml")
     assert result.returncode != 0 and "LOG_FORMAT must be 'text' or 'json'" in result.stderr
+
+
+def test_upload_storage_is_the_database_unless_a_bucket_is_named_and_a_typo_stops_start_up() -> None:
+    """A misspelt storage, or a bucket asked for without a name, would lose uploads: refuse to start instead."""
+    result = load_settings(DEBUG="true", IMPORT_STORAGE="dsik")
+    assert result.returncode != 0 and "IMPORT_STORAGE must be database or s3, got 'dsik'" in result.stderr
+    result = load_settings(DEBUG="true", IMPORT_STORAGE="s3")
+    assert result.returncode != 0 and "IMPORT_STORAGE=s3 needs IMPORT_S3_BUCKET" in result.stderr
+    assert loaded(load_settings(DEBUG="true", IMPORT_STORAGE="S3", IMPORT_S3_BUCKET="uploads"))["debug"] is True

@@ -26,7 +26,18 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from tests import workers
 from tests.conftest import PASSWORD
 from users.logtags import LogTag
-from users.models import Customer, ImportJob, ImportRowError, ImportStatus, RowErrorCode, RowOutcome, User, UserRole
+from users.models import (
+    Customer,
+    FileStorage,
+    ImportJob,
+    ImportRowError,
+    ImportStatus,
+    RowErrorCode,
+    RowOutcome,
+    StoredFile,
+    User,
+    UserRole,
+)
 
 LIST_URL = "/api/imports/"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -414,7 +425,8 @@ def test_upload_answers_202_with_a_queued_job(admin_user: User, media_root: Path
     job = ImportJob.objects.get(id=body["id"])
     assert body["status"] == ImportStatus.QUEUED and body["original_filename"] == "customers.xlsx"
     assert (job.dry_run, job.on_duplicate, job.send_sms, job.created_by) == (True, "update", True, admin_user)
-    assert Path(job.file.path).is_file() and Path(job.file.path).is_relative_to(media_root)
+    assert job.file_storage == FileStorage.DATABASE and StoredFile.objects.filter(name=job.file.name).exists()
+    assert not media_root.exists(), "nothing is kept on the web instance's own disk"
 
 
 def test_upload_defaults_to_an_immediate_import_that_skips_existing_customers(admin_user: User) -> None:

@@ -20,7 +20,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.conftest import PASSWORD
 from tests.imports.factories import customer_rows
-from users.models import ImportJob, ImportStatus, User, UserRole
+from users.models import ImportJob, ImportStatus, StoredFile, User, UserRole
 
 JOBS = "/api/imports/"
 PREVIEW = "/api/auth/customers/excel/upload/"
@@ -55,8 +55,10 @@ def csv_file(size: int = 0, name: str = "customers.csv") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, (body + "\n" * max(0, size - len(body))).encode(), content_type="text/csv")
 
 
-def stored_files(media_root: Path) -> list[Path]:
-    return [path for path in media_root.rglob("*") if path.is_file()]
+def stored_files(media_root: Path) -> list[str]:
+    """Every stored upload: in the database (where they go) and on the local disk (where they must not)."""
+    on_disk = [str(path) for path in media_root.rglob("*") if path.is_file()]
+    return sorted([*StoredFile.objects.values_list("name", flat=True), *on_disk])
 
 
 def active_jobs(user: User, count: int, status: str = ImportStatus.QUEUED) -> None:

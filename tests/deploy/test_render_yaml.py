@@ -164,6 +164,21 @@ def test_the_commented_worker_service_is_valid_and_shares_the_web_services_setti
     assert {ref["envVarKey"] for ref in shared} <= env_vars(web).keys()
 
 
+def test_the_separate_worker_needs_no_disk_because_uploads_are_in_shared_storage(
+    blueprint: dict[str, Any], web: dict[str, Any]
+) -> None:
+    """A worker on its own instance reads uploads from where the web service stored them, never from a disk."""
+    [worker] = commented_alternative()
+    assert "disk" not in web and "disk" not in worker, "a disk attaches to one service; uploads must not need one"
+    assert env_vars(web)["IMPORT_STORAGE"]["value"] in {"database", "s3"}
+    assert env_vars(worker)["IMPORT_STORAGE"]["fromService"] == {
+        "type": "web",
+        "name": web["name"],
+        "envVarKey": "IMPORT_STORAGE",
+    }, "the worker must read files where the web service writes them"
+    assert worker.get("numInstances", 1) >= 1
+
+
 def test_the_web_command_of_the_alternative_exists() -> None:
     text = Path(BLUEPRINT).read_text()
     [command] = re.findall(r'"(python -m primepre\.supervisor --no-worker)"', text)

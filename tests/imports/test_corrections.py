@@ -14,6 +14,7 @@ from users.imports.corrections import import_row_correct
 from users.imports.errors import RefusalCode, ServiceError
 from users.imports.rowkeys import import_row_keys_prune, rows_with_keys
 from users.imports.services import import_job_cancel, import_job_commit, import_job_create
+from users.imports.storage import stored_file_open
 from users.models import (
     AuditAction,
     Customer,
@@ -229,8 +230,11 @@ def test_counts_after_corrections_equal_a_fresh_check_of_the_file_with_them(
 
 
 def test_the_commit_imports_corrected_rows_and_never_writes_the_uploaded_file(owner: User, checked: ImportJob) -> None:
-    uploaded = Path(checked.file.path)
-    fingerprint = hashlib.sha256(uploaded.read_bytes()).hexdigest()
+    def stored_bytes() -> bytes:
+        with stored_file_open(checked) as stored:
+            return stored.read()
+
+    fingerprint = hashlib.sha256(stored_bytes()).hexdigest()
     import_row_correct(job=checked, user=owner, row_number=5, values={"phone": "0240000099"})
     import_row_correct(job=checked, user=owner, row_number=14, values={"shipping_mark": "PM NEW 14"})
 
@@ -241,7 +245,7 @@ def test_the_commit_imports_corrected_rows_and_never_writes_the_uploaded_file(ow
     assert Customer.objects.get(import_row_number=5).phone == "+233240000099"
     assert Customer.objects.get(import_row_number=14).shipping_mark == "PM NEW 14"
     assert sorted(ImportRowError.objects.filter(job=job).values_list("row_number", flat=True)) == [9, 20]
-    assert hashlib.sha256(uploaded.read_bytes()).hexdigest() == fingerprint, "the file is as uploaded"
+    assert hashlib.sha256(stored_bytes()).hexdigest() == fingerprint, "the file is as uploaded"
     assert not ImportKeyBlock.objects.filter(job=job).exists(), "the keys kept for corrections are forgotten"
 
 

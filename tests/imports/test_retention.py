@@ -1,7 +1,6 @@
 """Stored uploads are deleted after the retention period; the job's history stays."""
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -11,8 +10,9 @@ from tests.imports.factories import customer_rows
 from users.imports.jobs import import_job_run
 from users.imports.retention import import_files_prune
 from users.imports.services import import_job_commit, import_job_create_from_payload
+from users.imports.storage import stored_file_exists
 from users.logtags import LogTag
-from users.models import FileErrorCode, ImportJob, ImportStatus, User
+from users.models import FileErrorCode, ImportJob, ImportStatus, StoredFile, User
 from users.models.imports import ACTIVE_STATUSES
 
 pytestmark = pytest.mark.django_db
@@ -29,12 +29,12 @@ def finished_job(user: User, *, days_ago: int) -> ImportJob:
 def test_files_past_retention_are_deleted_and_the_job_is_kept(admin_user: User) -> None:
     old = finished_job(admin_user, days_ago=30)
     recent = finished_job(admin_user, days_ago=1)
-    old_path = old.file.path
+    old_name = old.file.name
     assert import_files_prune(older_than_days=14) == 1
     old.refresh_from_db()
     recent.refresh_from_db()
-    assert not old.file and old.file_deleted_at is not None and old.created_count == 2
-    assert not Path(old_path).exists()
+    assert not old.file and not old.file_storage and old.file_deleted_at is not None and old.created_count == 2
+    assert not StoredFile.objects.filter(name=old_name).exists(), "the stored file and its chunks are deleted"
     assert recent.file and recent.file_deleted_at is None
 
 
@@ -77,14 +77,14 @@ def test_an_import_left_unfinished_past_retention_loses_its_file_and_ends_saying
     admin_user: User, status: str, says: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     job = unfinished_job(admin_user, status, days_ago=30, heartbeat_days_ago=29 if status != "QUEUED" else None)
-    path = Path(job.file.path)
+    name = job.file.name
 
     assert import_files_prune(older_than_days=14) == 1
 
     job.refresh_from_db()
     assert (job.status, job.error_code, job.worker_id) == (ImportStatus.FAILED, FileErrorCode.EXPIRED, "")
     assert says in job.error_message and job.finished_at is not None and job.is_finished
-    assert not path.exists() and not job.file and job.file_deleted_at is not None
+    assert not StoredFile.objects.filter(name=name).exists() and not job.file and job.file_deleted_at is not None
     assert any(record.getMessage().startswith(LogTag.IMPORT_EXPIRED) for record in caplog.records)
 
 
@@ -94,7 +94,7 @@ def test_a_long_import_still_beating_its_heart_is_left_alone(admin_user: User) -
     assert import_files_prune(older_than_days=14) == 0
 
     job.refresh_from_db()
-    assert job.status == ImportStatus.RUNNING and job.file and Path(job.file.path).exists()
+    assert job.status == ImportStatus.RUNNING and stored_file_exists(job)
 
 
 def test_a_dry_run_committed_recently_is_not_expired_by_its_old_upload(admin_user: User) -> None:

@@ -3,6 +3,8 @@
 Importing needs an active staff account with the add-customer permission. Each
 option that reaches further needs a permission of its own: updating existing
 customers (`users.change_customer`), texting new ones (`users.send_welcome_sms`).
+Undoing an import deletes and rewrites customers: it needs both
+`users.delete_customer` and `users.change_customer`, whoever ran the import.
 Customers' names, phones and emails are personal data: listing customers, or
 seeing the details of an existing customer an upload matched, needs
 `users.view_customer`. Seeing every user's jobs (`users.view_all_importjobs`)
@@ -33,6 +35,13 @@ def user_can_update_customers(user: User) -> bool:
 def user_can_send_welcome_sms(user: User) -> bool:
     """May ask an import to text the customers it creates (texts cost money and reach people)."""
     return user_is_active_staff(user) and user.has_perm("users.send_welcome_sms")
+
+
+def user_can_undo_imports(user: User) -> bool:
+    """May undo an import: that deletes the customers it created and rewrites those it updated."""
+    return (
+        user_is_active_staff(user) and user.has_perm("users.delete_customer") and user.has_perm("users.change_customer")
+    )
 
 
 def user_can_view_service_metrics(user: User) -> bool:

@@ -55,6 +55,12 @@ HTTP_STATUS_BY_CODE: dict[str, int] = {
     RefusalCode.INVALID_COLUMN_MAP: status.HTTP_400_BAD_REQUEST,
     RefusalCode.COLUMNS_MISSING: status.HTTP_409_CONFLICT,
     RefusalCode.ROW_INVALID: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    # Undo: each a state of the job (or of the customers) that the request conflicts with.
+    RefusalCode.NOT_UNDOABLE: status.HTTP_409_CONFLICT,
+    RefusalCode.UNDO_EXPIRED: status.HTTP_409_CONFLICT,
+    RefusalCode.ALREADY_UNDONE: status.HTTP_409_CONFLICT,
+    RefusalCode.UNDO_IN_PROGRESS: status.HTTP_409_CONFLICT,
+    RefusalCode.CUSTOMERS_BUSY: status.HTTP_409_CONFLICT,
 }
 
 

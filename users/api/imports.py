@@ -44,9 +44,10 @@ from users.imports.columns import import_job_choose_columns, job_columns_message
 from users.imports.corrections import import_audit_trail
 from users.imports.errors import RefusalCode, ServiceError
 from users.imports.report import error_report_csv, error_report_xlsx
-from users.imports.selectors import import_job_visible_to, import_jobs_visible_to, import_row_errors
+from users.imports.selectors import import_history_visible_to, import_job_visible_to, import_row_errors
 from users.imports.services import import_job_cancel, import_job_commit, import_job_create
 from users.imports.template import XLSX_CONTENT_TYPE
+from users.imports.undo import import_job_undo, import_undo_preview, job_undo
 from users.models import (
     DuplicatePolicy,
     ImportAuditEntry,
@@ -172,6 +173,37 @@ class ImportJobLinksSerializer(serializers.Serializer):
     errors_csv = serializers.CharField()
     rows = serializers.CharField(help_text="The rows to correct on the Check step, paged.")
     audit = serializers.CharField(help_text="What was changed before the commit: columns chosen, rows corrected.")
+    undo = serializers.CharField(help_text="GET: what undoing the import would do; POST: undo it.")
+
+
+@extend_schema_serializer(component_name="ImportUndo")
+class ImportUndoSerializer(serializers.Serializer):
+    """An import's undo: who asked for it, when, how far it is, and what it did."""
+
+    id = serializers.UUIDField(help_text="The undo's own job: follow it at /api/imports/{id}/, cancel it there.")
+    status = serializers.ChoiceField(choices=ImportStatus.choices)
+    progress_percent = serializers.FloatField()
+    cancel_requested = serializers.BooleanField()
+    undone_by = serializers.IntegerField(source="created_by_id", allow_null=True, help_text="The user's id.")
+    undone_by_name = serializers.SerializerMethodField()
+    requested_at = serializers.DateTimeField(source="created_at")
+    finished_at = serializers.DateTimeField(allow_null=True)
+    total = serializers.IntegerField(source="total_rows", help_text="Creates and updates to take back.")
+    processed = serializers.IntegerField(source="processed_rows")
+    deleted = serializers.IntegerField(source="deleted_count", help_text="Created customers deleted.")
+    restored = serializers.IntegerField(source="restored_count", help_text="Updates taken back.")
+    kept_changed_since = serializers.IntegerField(
+        source="kept_changed_count", help_text="Customers changed after the import: left as they are."
+    )
+    kept_referenced = serializers.IntegerField(
+        source="kept_referenced_count", help_text="Created customers other data refers to: kept."
+    )
+    error_message = serializers.CharField()
+
+    @extend_schema_field(serializers.CharField())
+    def get_undone_by_name(self, undo: ImportJob) -> str:
+        user = undo.created_by
+        return (user.get_full_name() or user.get_username()) if user else ""
 
 
 @extend_schema_serializer(component_name="ImportJob")
@@ -224,6 +256,19 @@ class ImportJobSerializer(serializers.Serializer):
     remembered_columns = serializers.SerializerMethodField()
     row_fields = serializers.SerializerMethodField()
     corrected_rows = serializers.IntegerField(help_text="Rejected rows corrected on the Check step.")
+    # Undo (users/imports/undo.py): an import's undo, if one was asked for; on an undo job itself, what it undoes
+    # and its counts. Read with the job (select_related): no query of its own.
+    undo = serializers.SerializerMethodField()
+    undoes = serializers.UUIDField(source="undoes_id", allow_null=True, help_text="On an undo: the import it undoes.")
+    deleted_count = serializers.IntegerField(help_text="On an undo: created customers deleted.")
+    restored_count = serializers.IntegerField(help_text="On an undo: updates taken back.")
+    kept_changed_count = serializers.IntegerField(help_text="On an undo: customers changed since, kept.")
+    kept_referenced_count = serializers.IntegerField(help_text="On an undo: customers other data refers to, kept.")
+
+    @extend_schema_field(ImportUndoSerializer(allow_null=True))
+    def get_undo(self, job: ImportJob) -> dict[str, Any] | None:
+        undo = job_undo(job)
+        return None if undo is None else ImportUndoSerializer(undo).data
 
     @extend_schema_field(ImportJobLinksSerializer)
     def get_links(self, job: ImportJob) -> dict[str, str]:
@@ -237,6 +282,7 @@ class ImportJobSerializer(serializers.Serializer):
             "errors_csv": f"{detail}errors.csv",
             "rows": f"{detail}rows/",
             "audit": f"{detail}audit/",
+            "undo": f"{detail}undo/",
         }
 
     @extend_schema_field(SheetColumnSerializer(many=True))
@@ -353,11 +399,12 @@ class ImportJobListCreateApi(APIView):
     @extend_schema(
         operation_id="imports_list",
         summary="List import jobs",
-        description="Your own jobs; staff with users.view_all_importjobs (and superusers) see everyone's.",
+        description="Your own jobs; staff with users.view_all_importjobs (and superusers) see everyone's. An undo "
+        "is not listed: it shows as the `undo` of the import it undoes.",
         responses={200: ImportJobSerializer(many=True), **error_responses(400, 401, 403, 404)},
     )
     def get(self, request: Request) -> Response:
-        jobs: QuerySet[ImportJob] = import_jobs_visible_to(user=request.user).order_by("-created_at", "-id")
+        jobs: QuerySet[ImportJob] = import_history_visible_to(user=request.user).order_by("-created_at", "-id")
         return paginated_response(queryset=jobs, serializer_class=ImportJobSerializer, request=request, view=self)
 
 
@@ -480,6 +527,48 @@ class ImportJobCancelApi(_JobWriteApi):
     def post(self, request: Request, job_id: uuid.UUID) -> Response:
         job = import_job_cancel(job=_visible_job(user=request.user, job_id=job_id), user=request.user)
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportJobUndoApi(_JobReadApi):
+    """Undo an import: delete the customers it created, give the ones it updated their previous values back.
+
+    GET says what that would do (for the confirmation) and whether you may;
+    POST queues the undo, a job of its own that the import's `undo` follows.
+    """
+
+    @extend_schema_serializer(component_name="ImportUndoPreview")
+    class PreviewSerializer(serializers.Serializer):
+        to_delete = serializers.IntegerField(help_text="Created customers still there and unchanged: to be deleted.")
+        to_restore = serializers.IntegerField(help_text="Updates the import made: to be taken back.")
+        changed_since = serializers.IntegerField(help_text="Created customers changed since the import: to be kept.")
+        texts_sent = serializers.IntegerField(help_text="Welcome texts that went out: they can't be unsent.")
+        allowed = serializers.BooleanField(help_text="Whether you may undo it now; if not, `code` and `message` say.")
+        code = serializers.CharField(source="refusal_code")
+        message = serializers.CharField(source="refusal_message")
+
+    @extend_schema(
+        operation_id="imports_undo_preview",
+        summary="What undoing an import would do",
+        responses={200: PreviewSerializer, **error_responses(401, 403, 404)},
+    )
+    def get(self, request: Request, job_id: uuid.UUID) -> Response:
+        preview = import_undo_preview(job=_visible_job(user=request.user, job_id=job_id), user=request.user)
+        return Response(self.PreviewSerializer(preview).data)
+
+    @extend_schema(
+        operation_id="imports_undo",
+        summary="Undo an import",
+        description="Queues the undo and answers 202 with the undo's job; the import's `undo` shows its progress. "
+        "Needs users.delete_customer and users.change_customer (403). 409: not an import that ended and wrote "
+        "customers (`not_undoable`), ended more than IMPORT_UNDO_DAYS ago (`undo_expired`), undone already "
+        "(`already_undone`) or being undone (`undo_in_progress`), or another import touching the same customers "
+        "is on its way (`customers_busy`). A cancelled or failed undo may be asked for again: it resumes.",
+        request=None,
+        responses={202: ImportJobSerializer, **error_responses(401, 403, 404, 409)},
+    )
+    def post(self, request: Request, job_id: uuid.UUID) -> Response:
+        undo = import_job_undo(job=_visible_job(user=request.user, job_id=job_id), user=request.user)
+        return Response(ImportJobSerializer(undo).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ImportJobErrorsApi(_JobReadApi):

@@ -12,7 +12,7 @@ nowhere else, and a request whose Content-Length is over it is refused with
     An importer's customers as JSON (IMPORT_ENDPOINTS, "json")   IMPORT_MAX_JSON_BODY_SIZE (6 MB)
     Django's admin, for anyone                                   ADMIN_MAX_BODY_SIZE (64 KB)
     Everything else, for anyone: sign-in, tokens, /accounts/,    REQUEST_MAX_BODY_SIZE (4 KB)
-    the job API's commit and cancel, any endpoint added later
+    the job API's commit, cancel and undo, any endpoint added later
 
 An importer is an active staff user with the add-customer permission (the
 import views' own rule), known from the headers alone: a valid JWT bearer

@@ -44,6 +44,7 @@ urlpatterns = [
     path("imports/<uuid:job_id>/", job_api.ImportJobDetailApi.as_view(), name="import-job-detail"),
     path("imports/<uuid:job_id>/commit/", job_api.ImportJobCommitApi.as_view(), name="import-job-commit"),
     path("imports/<uuid:job_id>/cancel/", job_api.ImportJobCancelApi.as_view(), name="import-job-cancel"),
+    path("imports/<uuid:job_id>/undo/", job_api.ImportJobUndoApi.as_view(), name="import-job-undo"),
     path("imports/<uuid:job_id>/errors/", job_api.ImportJobErrorsApi.as_view(), name="import-job-errors"),
     path("imports/<uuid:job_id>/errors.xlsx", job_api.ImportJobErrorsXlsxApi.as_view(), name="import-job-errors-xlsx"),
     path("imports/<uuid:job_id>/errors.csv", job_api.ImportJobErrorsCsvApi.as_view(), name="import-job-errors-csv"),

@@ -30,6 +30,13 @@ class RefusalCode(StrEnum):
     INVALID_COLUMN_MAP = "invalid_column_map"
     COLUMNS_MISSING = "columns_missing"
     ROW_INVALID = "row_invalid"
+    # Undo (users/imports/undo.py): not an import that wrote customers; ended more than IMPORT_UNDO_DAYS ago;
+    # undone already, or being undone; another running import touched the same customers.
+    NOT_UNDOABLE = "not_undoable"
+    UNDO_EXPIRED = "undo_expired"
+    ALREADY_UNDONE = "already_undone"
+    UNDO_IN_PROGRESS = "undo_in_progress"
+    CUSTOMERS_BUSY = "customers_busy"
 
 
 class ServiceError(Exception):

@@ -9,7 +9,7 @@ job's committed checkpoint. Every state change goes through users/imports/lifecy
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from users.imports.lifecycle import Lease, LostOwnership
 from users.imports.payload import PayloadSheet
 from users.imports.pipeline import ImportCancelled, Sheet, validate_sheet, write_sheet
 from users.imports.rowkeys import RowKeyRecorder
+from users.imports.storage import stored_file_exists, stored_file_local_copy
 from users.logtags import LogTag
 from users.models import FileErrorCode, ImportJob, ImportSource, ImportStatus
 
@@ -37,8 +38,12 @@ DATABASE_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)
 
 @contextmanager
 def open_job_sheet(job: ImportJob) -> Iterator[Sheet]:
-    """The job's stored source, opened for reading; ImportRefused if it is gone or unusable."""
-    if not job.file or not Path(job.file.path).exists():
+    """The job's stored source, opened for reading; ImportRefused if it is gone or unusable.
+
+    Read from durable storage, whichever machine stored it, through a local copy
+    that is deleted when the block ends (users/imports/storage).
+    """
+    if not stored_file_exists(job):
         if job.source == ImportSource.PAYLOAD:
             # A synchronous bulk-create keeps its rows only in the request; if its
             # web worker died midway, what it committed stays and the rest is gone.
@@ -48,10 +53,16 @@ def open_job_sheet(job: ImportJob) -> Iterator[Sheet]:
                 "Send the request again: rows already saved will be skipped.",
             )
         raise ImportRefused(FileErrorCode.FILE_MISSING, "The uploaded file is no longer stored; upload it again.")
-    path = Path(job.file.path)
-    if job.source == ImportSource.PAYLOAD:
-        yield PayloadSheet(path=path)
-        return
+    with stored_file_local_copy(job) as path:
+        if job.source == ImportSource.PAYLOAD:
+            yield PayloadSheet(path=path)
+        else:
+            with _open_file_sheet(job, path) as sheet:
+                yield sheet
+
+
+@contextmanager
+def _open_file_sheet(job: ImportJob, path: Path) -> Iterator[Sheet]:
     from users.imports.read import open_import_sheet
 
     # Columns chosen on the Check step (or remembered for this header) decide with the synonyms, on the sheet the
@@ -77,6 +88,33 @@ def import_job_run(*, job_id: uuid.UUID) -> None:
         logger.info("job=%s is not claimable (finished, or held by a live worker); nothing to do", job_id)
         return
     job, lease = claimed
+    # Which worker runs which job, one line each way: with several workers on one database, the record that
+    # shows no job was ever run by two at once.
+    logger.info(
+        "%s job=%s lease=%s attempt=%d",
+        LogTag.IMPORT_CLAIM,
+        job.id,
+        lease.token,
+        job.attempts,
+        extra={"job_id": str(job.id), "lease": lease.token},
+    )
+    try:
+        _run_pass(job, lease)
+    finally:
+        logger.info(
+            "%s job=%s lease=%s",
+            LogTag.IMPORT_RELEASE,
+            job.id,
+            lease.token,
+            extra={"job_id": str(job.id), "lease": lease.token},
+        )
+
+
+def _run_pass(job: ImportJob, lease: Lease) -> None:
+    """The pass the claimed job calls for: its undo, or its check or import; given up after too many attempts."""
+    if job.is_undo:
+        _run_undo(job, lease)
+        return
     if job.attempts > settings.IMPORT_MAX_ATTEMPTS:
         lifecycle.fail(
             lease,
@@ -85,9 +123,24 @@ def import_job_run(*, job_id: uuid.UUID) -> None:
             f"{job.checkpoint and f'Rows up to {job.checkpoint} are saved. '}Upload the file again to retry.",
         )
         return
+    _with_database_retries(job, lambda: _run_claimed(job, lease))
+
+
+def _run_undo(job: ImportJob, lease: Lease) -> None:
+    """An undo of an import (users/imports/undo.py), with the same attempts cap and database retries."""
+    from users.imports.undo import undo_gave_up, undo_run_claimed
+
+    if job.attempts > settings.IMPORT_MAX_ATTEMPTS:
+        undo_gave_up(job, lease)
+        return
+    _with_database_retries(job, lambda: undo_run_claimed(job, lease))
+
+
+def _with_database_retries(job: ImportJob, run: Callable[[], None]) -> None:
+    """Run a claimed job's pass; a lost database is retried with backoff from the committed checkpoint."""
     for delay in (*DATABASE_RETRY_DELAYS, None):
         try:
-            _run_claimed(job, lease)
+            run()
             return
         except (OperationalError, InterfaceError):
             if delay is None:

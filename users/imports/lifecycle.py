@@ -25,6 +25,10 @@ A dry run that finds required columns missing stops at VALIDATED with the
 sheet's columns (`await_columns`); choosing them sends it back to QUEUED
 (`choose_columns`). Correcting a row changes only the counts of a job waiting
 at VALIDATED (`hold_for_correction`, `record_correction`).
+
+An undo is a job too (source UNDO): `undo_requested` saves it (one per import),
+`undo_progress` and `undo_finish` record its run (a worker claims it with `claim`, as any job); cancelling it and the
+sweeps are the same as an import's.
 """
 
 import os
@@ -381,4 +385,85 @@ def expire(*, job_id: uuid.UUID, status: str, heartbeat_at: datetime | None, mes
 
 def file_deleted(*, job_id: uuid.UUID) -> None:
     """The stored upload is gone (retention): the job remembers when, and keeps its counts and row errors."""
-    ImportJob.objects.filter(id=job_id).update(file="", file_deleted_at=timezone.now())
+    ImportJob.objects.filter(id=job_id).update(file="", file_storage="", file_deleted_at=timezone.now())
+
+
+# --- undoing an import (users/imports/undo.py) -----------------------------------------------------------------
+#
+# An undo is a job of its own (source UNDO, `undoes` the import), so the worker's claim, heartbeat, cancel, the
+# stale-heartbeat sweep and `finish`/`fail` above serve it unchanged. What differs is how it starts (one undo per
+# import, decided by the database) and what its chunks record. Its checkpoint counts down: every source row of the
+# import above it is undone; it starts at the import's own checkpoint and the undo is done at 0.
+
+# An undo that ended without finishing may be asked for again: it resumes where it stopped.
+UNDO_RESUMABLE_STATUSES = (ImportStatus.CANCELLED, ImportStatus.FAILED)
+
+
+def undo_requested(*, undo: ImportJob) -> ImportJob | None:
+    """Save a new undo job for its import, queued; None if the import already has one (a second click, a race).
+
+    The one-to-one `undoes` column is unique, so when two requests race, the
+    database lets exactly one insert through; the other sees None.
+    """
+    from django.db import IntegrityError, transaction
+
+    undo.status = ImportStatus.QUEUED
+    try:
+        with transaction.atomic():
+            undo.save(force_insert=True)
+    except IntegrityError:
+        return None
+    return undo
+
+
+def undo_resume(*, undo_id: uuid.UUID, user_id: int) -> bool:
+    """A cancelled or failed undo queued again by `user_id`, keeping its checkpoint; False if it isn't resumable."""
+    return bool(
+        ImportJob.objects.filter(id=undo_id, status__in=UNDO_RESUMABLE_STATUSES, worker_id="").update(
+            status=ImportStatus.QUEUED,
+            created_by_id=user_id,
+            cancel_requested=False,
+            attempts=0,
+            error_code="",
+            error_message="",
+            finished_at=None,
+            updated_at=timezone.now(),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class UndoChunkOutcome:
+    """What one committed chunk of an undo did: the rows above `lower_row` are now undone."""
+
+    lower_row: int
+    processed: int
+    deleted: int
+    restored: int
+    kept_changed: int
+    kept_referenced: int
+
+
+def undo_progress(
+    lease: Lease, outcome: UndoChunkOutcome, *, rows_per_second: float, eta_seconds: float | None
+) -> None:
+    """An undone chunk's counts and checkpoint, in the transaction that deletes and restores its customers."""
+    _changed(
+        lease.owned().update(
+            checkpoint=outcome.lower_row,
+            heartbeat_at=timezone.now(),
+            processed_rows=F("processed_rows") + outcome.processed,
+            deleted_count=F("deleted_count") + outcome.deleted,
+            restored_count=F("restored_count") + outcome.restored,
+            kept_changed_count=F("kept_changed_count") + outcome.kept_changed,
+            kept_referenced_count=F("kept_referenced_count") + outcome.kept_referenced,
+            rows_per_second=rows_per_second,
+            eta_seconds=eta_seconds,
+        )
+    )
+
+
+def undo_finish(lease: Lease, *, status: ImportStatus) -> ImportJob:
+    """The undo ends COMPLETE or CANCELLED and lets go of the job. Returns the fresh job."""
+    lease.owned().update(status=status, worker_id="", finished_at=timezone.now(), eta_seconds=None)
+    return ImportJob.objects.get(id=lease.job_id)

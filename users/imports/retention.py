@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from users.imports import lifecycle
+from users.imports.storage import stored_file_delete
 from users.logtags import LogTag
 from users.models import FileErrorCode, ImportJob, ImportStatus
 from users.models.imports import FINISHED_STATUSES, UNFINISHED_STATUSES
@@ -44,9 +45,8 @@ def _expired_message(status: str, days: int) -> str:
 
 
 def _delete_file(job: ImportJob) -> bool:
-    if not job.file:
+    if not stored_file_delete(job):
         return False
-    job.file.delete(save=False)
     lifecycle.file_deleted(job_id=job.id)
     return True
 
@@ -74,7 +74,7 @@ def import_jobs_expire(*, older_than_days: int) -> list[uuid.UUID]:
         ):
             continue
         expired.append(job_id)
-        _delete_file(ImportJob.objects.only("id", "file").get(id=job_id))
+        _delete_file(ImportJob.objects.only("id", "file", "file_storage").get(id=job_id))
         logger.warning(
             "%s job=%s was %s for more than %d days without finishing; ended as failed (expired), file deleted",
             LogTag.IMPORT_EXPIRED,
@@ -99,7 +99,7 @@ def import_files_prune(*, older_than_days: int) -> int:
         .exclude(file="")
         .filter(status__in=FINISHED_STATUSES, finished_at__lt=cutoff)
     )
-    for job in expired.only("id", "file").iterator():
+    for job in expired.only("id", "file", "file_storage").iterator():
         pruned += _delete_file(job)
     if pruned:
         logger.info("Deleted the stored files of %d imports older than %d days", pruned, older_than_days)

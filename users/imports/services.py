@@ -5,16 +5,15 @@ Refusals are `ImportRefused` (the file) or `ServiceError` (the request). The
 rules on who may choose which option are checked here, so every way in (the
 job API, the frontend's endpoints, the import page, the command line) obeys the
 same ones; so are the quotas web clients share (active jobs per user, bytes
-of uploads stored on disk), race-safe under `_quota_lock()`.
+of uploads in storage), race-safe under `_quota_lock()`.
 """
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile, File
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.db.models import Sum
@@ -34,6 +33,7 @@ from users.imports.payload import PayloadSheet, write_payload
 from users.imports.pipeline import Chunk, validate_sheet, write_sheet
 from users.imports.rowkeys import RowKeyRecorder, row_keys_forget
 from users.imports.rows import Candidate, RowProblem
+from users.imports.storage import stored_file_delete, stored_file_save, uploaded_file_local_path
 from users.imports.tasks import enqueue_import_job
 from users.imports.write import ExistingMatch, WriteResult, customer_from_candidate
 from users.logtags import LogTag
@@ -80,7 +80,7 @@ def import_options_check(*, user: User, on_duplicate: str, send_sms: bool) -> No
 
 
 def _stored_bytes() -> int:
-    """Bytes of uploads still on disk, every user's: what retention has not deleted yet."""
+    """Bytes of uploads still stored, every user's: what retention has not deleted yet."""
     stored = ImportJob.objects.filter(file_deleted_at__isnull=True).exclude(file="").aggregate(total=Sum("file_size"))
     return stored["total"] or 0
 
@@ -150,15 +150,19 @@ def _log_upload(job: ImportJob, user: User) -> None:
     )
 
 
-def _store_upload(job: ImportJob, uploaded_file: UploadedFile) -> None:
+def _check_upload_size(uploaded_file: UploadedFile) -> None:
     if uploaded_file.size is not None and uploaded_file.size > settings.IMPORT_MAX_UPLOAD_SIZE:
         raise ServiceError(
             RefusalCode.TOO_LARGE,
             f"The file is {uploaded_file.size / MB:.1f} MB; the limit is {settings.IMPORT_MAX_UPLOAD_SIZE // MB} MB.",
         )
+
+
+def _store_upload(job: ImportJob, uploaded_file: UploadedFile) -> None:
+    _check_upload_size(uploaded_file)
     job.original_filename = (uploaded_file.name or "upload")[:255]
     job.file_size = uploaded_file.size or 0
-    job.file.save(job.original_filename, File(uploaded_file), save=False)
+    stored_file_save(job=job, filename=job.original_filename, content=uploaded_file)
 
 
 def import_job_create(
@@ -174,7 +178,8 @@ def import_job_create(
 
     The file's type and safety are checked here, in milliseconds, so a PNG or a
     decompression bomb is refused while the admin waits instead of failing later
-    in the worker; the stored copy of a refused file is deleted.
+    in the worker; a refused file is never stored. The stored copy is durable
+    (users/imports/storage), so whichever worker claims the job can read it.
     """
     _check_policy(on_duplicate)
     import_options_check(user=user, on_duplicate=on_duplicate, send_sms=send_sms)
@@ -186,12 +191,14 @@ def import_job_create(
         dry_run=dry_run,
         send_sms=send_sms,
         sheet_name=sheet_name or "",
+        original_filename=(uploaded_file.name or "upload")[:255],
     )
-    _store_upload(job, uploaded_file)
+    _check_upload_size(uploaded_file)
     try:
-        job.detected_format = detect_format(Path(job.file.path)).format
+        # Checked on the request's own copy, before anything is stored: a refused file leaves no trace.
+        with uploaded_file_local_path(uploaded_file) as path:
+            job.detected_format = detect_format(path).format
     except ImportRefused as refusal:
-        job.file.delete(save=False)
         logger.warning(
             "%s user id %s name=%r code=%s %s",
             LogTag.EXCEL_UPLOAD_REFUSED,
@@ -201,6 +208,7 @@ def import_job_create(
             refusal.message,
         )
         raise
+    _store_upload(job, uploaded_file)
     _save_within_quota(job, user=user)
     _log_upload(job, user)
     return job
@@ -216,7 +224,7 @@ def _save_within_quota(job: ImportJob, *, user: User) -> None:
             if job.status == ImportStatus.QUEUED:
                 enqueue_import_job(job_id=job.id)
     except ServiceError:
-        job.file.delete(save=False)
+        stored_file_delete(job)
         raise
 
 
@@ -243,7 +251,7 @@ def import_job_create_from_payload(
     write_payload(customers, content)
     job.file_size = content.size
     content.seek(0)
-    job.file.save("customers.jsonl", content, save=False)
+    stored_file_save(job=job, filename="customers.jsonl", content=content)
     _save_within_quota(job, user=user)
     _log_upload(job, user)
     return job

@@ -28,7 +28,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from users.imports.rows import Candidate, Field, RowProblem
-from users.models import Customer, DuplicatePolicy, ImportJob, RowErrorCode, RowOutcome, User
+from users.models import Customer, DuplicatePolicy, ImportedUpdate, ImportJob, RowErrorCode, RowOutcome, User
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ MATCH_FIELDS: tuple[tuple[str, Field, str], ...] = (
     ("email", Field.EMAIL, "email address"),
 )
 UPDATABLE_FIELDS = ("shipping_mark", "first_name", "last_name", "email", "phone", "region", "updated_at")
+# Previous values kept per INSERT: a whole 2,000-row chunk in one on PostgreSQL (5,000 rows of 11 columns stay
+# under its 65,535 parameters); SQLite's bulk_create splits further by its own parameter limit.
+PREVIOUS_VALUES_BATCH_SIZE = 5000
 
 
 @dataclass(frozen=True)
@@ -252,7 +255,7 @@ def write_candidates(
         else:
             result.problems.append(problem)
     _create(to_create, job=job, user=user, result=result, header_labels=header_labels)
-    _update(to_update, result=result, header_labels=header_labels)
+    _update(to_update, job=job, result=result, header_labels=header_labels)
     return result
 
 
@@ -403,9 +406,18 @@ def _race_lost(candidate: Candidate, match: ExistingMatch | None, *, header_labe
     return problem
 
 
-def _update(pairs: list[tuple[Customer, Candidate]], *, result: WriteResult, header_labels: dict[Field, str]) -> None:
+def _update(
+    pairs: list[tuple[Customer, Candidate]],
+    *,
+    job: ImportJob | None,
+    result: WriteResult,
+    header_labels: dict[Field, str],
+) -> None:
     if not pairs:
         return
+    # What each customer was before this row, for an undo; taken before the instances change.
+    before = {customer.pk: _previous_values(customer) for customer, _ in pairs}
+    updated_before = len(result.updated)
     now = timezone.now()
     for customer, candidate in pairs:
         customer.shipping_mark = candidate.shipping_mark
@@ -429,5 +441,34 @@ def _update(pairs: list[tuple[Customer, Candidate]], *, result: WriteResult, hea
                 result.problems.append(_race_lost(candidate, match, header_labels=header_labels))
             else:
                 result.updated.append((customer, candidate))
-        return
-    result.updated.extend(pairs)
+    else:
+        result.updated.extend(pairs)
+    if job is not None:
+        _record_previous_values(job, result.updated[updated_before:], before)
+
+
+def _previous_values(customer: Customer) -> dict[str, object]:
+    return {name: getattr(customer, name) for name in UPDATABLE_FIELDS}
+
+
+def _record_previous_values(
+    job: ImportJob, updated: list[tuple[Customer, Candidate]], before: dict[int, dict[str, object]]
+) -> None:
+    """Keep each updated customer's previous values with the job, in the chunk's transaction: one bulk insert.
+
+    `updated_at_after` is read from the saved instance: the row-by-row path's
+    `save()` stamps its own `updated_at`, which is what the table now holds.
+    """
+    ImportedUpdate.objects.bulk_create(
+        [
+            ImportedUpdate(
+                job=job,
+                row_number=candidate.row_number,
+                customer_id=customer.pk,
+                updated_at_after=customer.updated_at,
+                **before[customer.pk],
+            )
+            for customer, candidate in updated
+        ],
+        batch_size=PREVIOUS_VALUES_BATCH_SIZE,
+    )

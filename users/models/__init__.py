@@ -4,6 +4,7 @@ from users.models.accounts import User, UserManager
 from users.models.choices import (
     DuplicatePolicy,
     FileErrorCode,
+    FileStorage,
     ImportSource,
     ImportStatus,
     Region,
@@ -21,8 +22,9 @@ from users.models.corrections import (
     RememberedColumnMap,
 )
 from users.models.customers import Customer
-from users.models.imports import ImportJob, ImportRowError
+from users.models.imports import ImportedUpdate, ImportJob, ImportRowError
 from users.models.sms import SmsDailyCount, SmsMessage
+from users.models.storage import StoredFile, StoredFileChunk
 
 __all__ = [
     "AuditAction",
@@ -30,8 +32,10 @@ __all__ = [
     "Customer",
     "DuplicatePolicy",
     "FileErrorCode",
+    "FileStorage",
     "ImportAuditEntry",
     "ImportJob",
+    "ImportedUpdate",
     "ImportKeyBlock",
     "ImportRowCorrection",
     "ImportRowError",
@@ -44,6 +48,8 @@ __all__ = [
     "SmsDailyCount",
     "SmsMessage",
     "SmsStatus",
+    "StoredFile",
+    "StoredFileChunk",
     "User",
     "UserManager",
     "UserRole",

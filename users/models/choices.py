@@ -49,6 +49,8 @@ class DuplicatePolicy(models.TextChoices):
 class ImportSource(models.TextChoices):
     FILE = "FILE", "Uploaded spreadsheet"
     PAYLOAD = "PAYLOAD", "JSON list of customers"
+    # Not a source of customers: a job that takes back what an earlier import did (users/imports/undo.py).
+    UNDO = "UNDO", "Undo of an import"
 
 
 class RowOutcome(models.TextChoices):
@@ -71,6 +73,9 @@ class RowErrorCode(models.TextChoices):
     ALREADY_EXISTS = "already_exists", "Matches an existing customer"
     CONFLICT = "conflict", "Matches more than one existing customer"
     DATABASE_ERROR = "database_error", "Could not be saved"
+    # An undo's report: the customers it left as they are, and why (users/imports/undo.py).
+    CHANGED_SINCE = "changed_since", "Changed since the import: kept"
+    REFERENCED = "referenced", "Other data refers to it: kept"
 
 
 class FileErrorCode(models.TextChoices):
@@ -89,6 +94,15 @@ class FileErrorCode(models.TextChoices):
     # Left unfinished longer than the retention period; its file was deleted (users/imports/retention.py).
     EXPIRED = "expired", "Expired unfinished"
     INTERNAL = "internal", "Unexpected error"
+
+
+class FileStorage(models.TextChoices):
+    """Where a job's stored file lives, recorded on the job so any instance or worker can find it."""
+
+    DATABASE = "database", "Database"
+    S3 = "s3", "S3-compatible bucket"
+    # The web instance's own disk, under MEDIA_ROOT: only uploads made before storage became durable.
+    LOCAL = "local", "Local disk (before durable storage)"
 
 
 class SmsStatus(models.TextChoices):

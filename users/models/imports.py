@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from users.models.choices import (
     DuplicatePolicy,
+    FileStorage,
     ImportSource,
     ImportStatus,
     RowErrorCode,
@@ -47,7 +48,19 @@ class ImportJob(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="import_jobs"
     )
     source = models.CharField(max_length=10, choices=ImportSource.choices, default=ImportSource.FILE)
+    # The stored file's name in `file_storage`, not a path on this machine's disk: read and delete it
+    # through users/imports/storage, never through `file.path`, so any web instance or worker finds it.
     file = models.FileField(upload_to=import_upload_path, max_length=255, blank=True)
+    # The database's own default too, so the previous release (which knows nothing of this column) can still
+    # create jobs if a deploy is rolled back without reversing the migration.
+    file_storage = models.CharField(
+        max_length=8,
+        choices=FileStorage.choices,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Where the file is stored; empty if none.",
+    )
     original_filename = models.CharField(max_length=255, blank=True)
     file_size = models.PositiveBigIntegerField(default=0)
     file_deleted_at = models.DateTimeField(null=True, blank=True)
@@ -72,6 +85,27 @@ class ImportJob(models.Model):
         default=dict, blank=True, help_text="The sheet's columns: header, samples, field and how it was matched."
     )
     corrected_rows = models.PositiveIntegerField(default=0)
+
+    # Undo (users/imports/undo.py): an undo is a job of its own (source UNDO) pointing at the import it takes
+    # back; one per import, so two undos requested at once can't both be saved. Its `created_by` undid it,
+    # its `created_at` says when, and its `checkpoint` counts *down*: every source row above it is undone.
+    # The counts have a database default so the release before undo, rolled back to without its migration,
+    # can still create jobs (docs/deploy.md, "Rolling back a deploy").
+    undoes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="undo", editable=False
+    )
+    deleted_count = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Undo: customers the import created, deleted."
+    )
+    restored_count = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Undo: customers the import updated, given back their previous values."
+    )
+    kept_changed_count = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Undo: customers left as they are because they changed after the import."
+    )
+    kept_referenced_count = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Undo: created customers kept because other data refers to them."
+    )
 
     # Counts: total_rows = created + updated + skipped + failed once complete.
     total_rows = models.PositiveIntegerField(default=0)
@@ -122,6 +156,43 @@ class ImportJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+    @property
+    def is_undo(self) -> bool:
+        return self.source == ImportSource.UNDO
+
+
+class ImportedUpdate(models.Model):
+    """An existing customer as it was before an import updated it: what an undo gives back.
+
+    Written in the transaction that updates the customer, one bulk insert per
+    chunk. `updated_at_after` is the customer's `updated_at` as the import left
+    it: if it differs when the import is undone, someone changed the customer
+    since, and the undo leaves it alone. The customer is named by id, not a
+    foreign key, so this record never counts as other data referring to it.
+    """
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="imported_updates")
+    row_number = models.PositiveIntegerField(help_text="The source row that updated the customer.")
+    # Indexed: an undo asks whether another import touched the same customers.
+    customer_id = models.BigIntegerField(db_index=True)
+    shipping_mark = models.CharField(max_length=100)
+    first_name = models.CharField(max_length=50)
+    last_name = models.CharField(max_length=50)
+    email = models.CharField(max_length=254, blank=True, default="")
+    phone = models.CharField(max_length=20)
+    region = models.CharField(max_length=20)
+    updated_at = models.DateTimeField(help_text="The customer's updated_at before the import.")
+    updated_at_after = models.DateTimeField(help_text="The customer's updated_at as the import left it.")
+
+    class Meta:
+        constraints = [
+            # One source row updates at most one customer; its chunk commits once.
+            models.UniqueConstraint(fields=["job", "row_number"], name="importedupdate_unique_row"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Row {self.row_number} updated customer {self.customer_id}"
 
 
 class ImportRowError(models.Model):

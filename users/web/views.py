@@ -25,10 +25,12 @@ from django.views.decorators.http import require_GET
 from users.accounts.permissions import (
     user_can_import,
     user_can_send_welcome_sms,
+    user_can_undo_imports,
     user_can_update_customers,
     user_can_view_customers,
 )
-from users.imports.selectors import import_job_in_progress_for, import_job_visible_to, import_jobs_visible_to
+from users.imports.selectors import import_history_visible_to, import_job_in_progress_for, import_job_visible_to
+from users.imports.undo import import_undo_offered, job_undo
 from users.models import Customer, DuplicatePolicy, ImportJob, User
 from users.sms.backends import sms_enabled
 
@@ -80,6 +82,9 @@ def _page_config(request: HttpRequest, job: ImportJob | None) -> dict[str, Any]:
     return {
         "userId": user.pk,
         "mayCancelAny": bool(user.is_superuser),
+        # Undo needs the permissions to delete and change customers; "?undo=1" (the history's link) asks at once.
+        "canUndo": user_can_undo_imports(user),
+        "openUndo": request.GET.get("undo") == "1",
         "canViewCustomers": user_can_view_customers(user),
         "jobId": str(job.id) if job else None,
         "csrfToken": get_token(request),
@@ -91,6 +96,7 @@ def _page_config(request: HttpRequest, job: ImportJob | None) -> dict[str, Any]:
             "job": "/api/imports/{id}/",
             "commit": "/api/imports/{id}/commit/",
             "cancel": "/api/imports/{id}/cancel/",
+            "undo": "/api/imports/{id}/undo/",
             "errorsXlsx": "/api/imports/{id}/errors.xlsx",
             "errorsCsv": "/api/imports/{id}/errors.csv",
             # The Check step: the rows to correct, and one row's correction (choosing columns PATCHes "job").
@@ -130,9 +136,13 @@ def import_page(request: HttpRequest, job_id: uuid.UUID | None = None) -> HttpRe
 @require_GET
 @import_staff_required
 def import_history(request: HttpRequest) -> HttpResponse:
-    """Past imports, newest first: who, when, which file, what happened."""
-    jobs = import_jobs_visible_to(user=request.user).select_related("created_by").order_by("-created_at")
+    """Past imports, newest first: who, when, which file, what happened, and who undid it (or an offer to)."""
+    jobs = import_history_visible_to(user=request.user).order_by("-created_at")
     page = Paginator(jobs, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    for job in page.object_list:
+        # Read with the job (select_related): no query per row.
+        job.undo_job = job_undo(job)
+        job.undo_offered = import_undo_offered(job=job, user=request.user)
     return render(request, "imports/history.html", {"page": page})
 
 

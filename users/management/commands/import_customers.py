@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
@@ -53,6 +52,7 @@ class Command(BaseCommand):
         from users.imports.errors import ServiceError
         from users.imports.jobs import import_job_run
         from users.imports.services import import_options_check
+        from users.imports.storage import stored_file_save
 
         path: Path = options["path"]
         if not path.is_file():
@@ -74,7 +74,7 @@ class Command(BaseCommand):
             file_size=path.stat().st_size,
         )
         with path.open("rb") as source:
-            job.file.save(path.name, File(source), save=False)
+            stored_file_save(job=job, filename=path.name, content=source)
         job.save()
         show_bar = not options["json"] and sys.stderr.isatty()
         stop = threading.Event()

@@ -7,7 +7,8 @@ queues them again; welcome texts whose sending run died are queued again the
 same way. At start-up and then once an hour the same thread prunes: imports
 left unfinished past their retention period expire and lose their file, old
 uploads are deleted, refresh tokens past their expiry are forgotten, and the
-keys kept for correcting rows of imports no longer at the Check step go. The
+keys kept for correcting rows of imports no longer at the Check step go, and
+so do updated customers' previous values once their import is past undoing. The
 prune runs before the first sweep, so an import whose worker was down for
 longer than the retention period is expired rather than resumed. Everything
 else is db_worker's own loop.
@@ -27,6 +28,7 @@ from users.accounts.tokens import expired_tokens_prune
 from users.imports.recovery import requeue_orphaned_imports, requeue_stale_imports
 from users.imports.retention import import_files_prune
 from users.imports.rowkeys import import_row_keys_prune
+from users.imports.undo import imported_updates_prune
 from users.sms.services import sms_resume_stalled
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ def _prune() -> None:
     import_files_prune(older_than_days=settings.IMPORT_FILE_RETENTION_DAYS)
     expired_tokens_prune()
     import_row_keys_prune()  # the keys kept for corrections, of imports no longer at the Check step
+    imported_updates_prune(older_than_days=settings.IMPORT_UNDO_DAYS)  # previous values no undo may use any more
 
 
 def _sweep_forever(stop: threading.Event, interval: float) -> None:

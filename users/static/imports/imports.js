@@ -411,8 +411,147 @@
     }
     smsNote.hidden = !smsText;
     smsNote.textContent = smsText;
+    renderUndo(job, section);
     show("done");
+    if (config.openUndo && !state.undoOffered && !$("#undo-button").hidden) {
+      // Came from "Undo this import" in the history: ask at once.
+      state.undoOffered = true;
+      askToUndo();
+    }
   }
+
+  // ---- undoing an import -----------------------------------------------------------------------
+  //
+  // The confirmation says what the undo will do, from GET undo/ (users/api/imports.py); the undo is a job of its
+  // own, shown on the import's summary while it runs and after: who undid it, when, and what it did.
+
+  function undoRunning(job) {
+    return Boolean(job.undo && ACTIVE.indexOf(job.undo.status) !== -1);
+  }
+
+  function mayUndo(job) {
+    if (!config.canUndo || !job.is_finished || job.dry_run) return false;
+    if (num(job.created_count) + num(job.updated_count) === 0) return false;
+    return !job.undo || job.undo.status === "CANCELLED" || job.undo.status === "FAILED";
+  }
+
+  function keptText(undo) {
+    var parts = [];
+    if (undo.kept_changed_since > 0) {
+      parts.push(plural(undo.kept_changed_since, "customer was", "customers were") + " kept because they changed since the import");
+    }
+    if (undo.kept_referenced > 0) {
+      parts.push(plural(undo.kept_referenced, "customer was", "customers were") + " kept because other records refer to them");
+    }
+    return parts.length ? " " + parts.join("; ") + "." : "";
+  }
+
+  function renderUndo(job, section) {
+    var undo = job.undo;
+    var box = $("[data-show='undo-state']", section);
+    var button = $("#undo-button");
+    button.hidden = !mayUndo(job);
+    button.disabled = false;
+    button.textContent = undo ? "Finish undoing" : "Undo this import";
+    if (!undo) {
+      box.hidden = true;
+      return;
+    }
+    var who = undo.undone_by_name || "someone";
+    var stop = $("#undo-stop");
+    // Cancelling an undo is the API's cancel of the undo's own job: whoever asked for it, or a superuser.
+    stop.hidden = !(ACTIVE.indexOf(undo.status) !== -1 && !undo.cancel_requested &&
+      (undo.undone_by === config.userId || config.mayCancelAny));
+    var text;
+    if (ACTIVE.indexOf(undo.status) !== -1) {
+      text = "Undoing this import (asked by " + who + "): " + formatNumber(undo.processed) + " of " +
+        formatNumber(undo.total) + " customers done (" + Math.round(num(undo.progress_percent)) + "%).";
+    } else if (undo.status === "COMPLETE") {
+      text = "Undone by " + who + " on " + formatWhen(undo.finished_at) + ": " +
+        plural(undo.deleted, "customer", "customers") + " deleted, " + plural(undo.restored, "customer", "customers") +
+        " given back their values from before the import." + keptText(undo);
+      setText(section, "done-title", "Import undone");
+    } else if (undo.status === "CANCELLED") {
+      text = "The undo asked by " + who + " was stopped; what it undid stays undone (" +
+        plural(undo.deleted, "customer", "customers") + " deleted, " + formatNumber(undo.restored) + " restored)." +
+        keptText(undo);
+    } else {
+      text = "The undo asked by " + who + " stopped: " + (undo.error_message || "an error on the server") +
+        " What it undid stays undone.";
+    }
+    setText(section, "undo-state", text);
+    box.hidden = false;
+  }
+
+  function askToUndo() {
+    var button = $("#undo-button");
+    button.disabled = true;
+    clearAlert();
+    api("GET", url("undo", state.jobId)).then(
+      function (preview) {
+        button.disabled = false;
+        if (!preview.allowed) {
+          showAlert(preview.message);
+          return;
+        }
+        var dialog = $("#undo-dialog");
+        var job = state.job || {};
+        setText(dialog, "undo-what", plural(preview.to_delete, "customer", "customers") + " created by " + quoted(job) +
+          " will be deleted, and " + plural(preview.to_restore, "customer", "customers") +
+          " it updated will get back their values from before the import.");
+        var kept = $("[data-field='undo-kept']", dialog);
+        kept.textContent = preview.changed_since > 0
+          ? plural(preview.changed_since, "customer has", "customers have") + " changed since the import and will be kept."
+          : "";
+        kept.hidden = !kept.textContent;
+        var texts = $("[data-field='undo-texts']", dialog);
+        texts.textContent = preview.texts_sent > 0
+          ? plural(preview.texts_sent, "welcome text has", "welcome texts have") + " already gone out; they can't be unsent."
+          : "";
+        texts.hidden = !texts.textContent;
+        dialog.returnValue = "";
+        dialog.showModal();
+      },
+      function (problem) {
+        button.disabled = false;
+        showAlert(problem.message);
+      }
+    );
+  }
+
+  $("#undo-button").addEventListener("click", askToUndo);
+
+  $("#undo-stop").addEventListener("click", function () {
+    var button = this;
+    var undo = state.job && state.job.undo;
+    if (!undo) return;
+    button.disabled = true;
+    api("POST", url("cancel", undo.id)).then(
+      function () {
+        button.disabled = false;
+        button.hidden = true;
+      },
+      function (problem) {
+        button.disabled = false;
+        showAlert(problem.message);
+      }
+    );
+  });
+
+  $("#undo-dialog").addEventListener("close", function () {
+    if (this.returnValue !== "undo") return;
+    var button = $("#undo-button");
+    button.disabled = true;
+    api("POST", url("undo", state.jobId)).then(
+      function () {
+        return follow();
+      },
+      function (problem) {
+        button.disabled = false;
+        showAlert(problem.message);
+      }
+    );
+  });
 
   function refusedText(c) {
     // Texts the server refused to send (users/sms/limits.py), with why: they are counted, never dropped silently.
@@ -450,6 +589,13 @@
   }
 
   function render(job) {
+    if (job.undoes) {
+      // An undo's own id: its import's page shows it.
+      state.jobId = job.undoes;
+      window.history.replaceState(null, "", url("page", job.undoes));
+      follow();
+      return;
+    }
     state.job = job;
     if (job.status !== "QUEUED") state.queuedSince = null;
     else if (!state.queuedSince) state.queuedSince = Date.now();
@@ -886,7 +1032,7 @@
           setConnection(true);
           delay = config.pollMs;
           render(job);
-          if (ACTIVE.indexOf(job.status) !== -1) return sleep(delay).then(tick);
+          if (ACTIVE.indexOf(job.status) !== -1 || undoRunning(job)) return sleep(delay).then(tick);
           // Welcome texts go out after the import ends: keep the counts fresh until they have.
           if (textsStillComing(job)) return sleep(delay * 2).then(tick);
           return null;
