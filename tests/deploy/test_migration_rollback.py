@@ -68,6 +68,16 @@ def manage(database_url: str, tmp_path: Path, *args: str) -> str:
     return result.stdout
 
 
+def table_names(database_url: str, tmp_path: Path) -> str:
+    return manage(
+        database_url,
+        tmp_path,
+        "shell",
+        "-c",
+        "from django.db import connection; print(connection.introspection.table_names())",
+    )
+
+
 def test_the_storage_migration_reverses_to_the_previous_release_and_reapplies(
     fresh_database: str, tmp_path: Path
 ) -> None:
@@ -81,13 +91,7 @@ def test_the_storage_migration_reverses_to_the_previous_release_and_reapplies(
     ]
 
     manage(fresh_database, tmp_path, "migrate", "users", PREVIOUS, "--noinput")
-    tables = manage(
-        fresh_database,
-        tmp_path,
-        "shell",
-        "-c",
-        "from django.db import connection; print(connection.introspection.table_names())",
-    )
+    tables = table_names(fresh_database, tmp_path)
     assert "users_storedfile" not in tables and "users_importjob" in tables, "back to the previous release's schema"
 
     manage(fresh_database, tmp_path, "migrate", "users", THIS, "--noinput")
@@ -133,13 +137,7 @@ def test_the_undo_migration_reverses_and_the_release_before_it_still_makes_jobs(
     ], "an older release's job gets zero undo counts"
 
     manage(fresh_database, tmp_path, "migrate", "users", THIS, "--noinput")
-    tables = manage(
-        fresh_database,
-        tmp_path,
-        "shell",
-        "-c",
-        "from django.db import connection; print(connection.introspection.table_names())",
-    )
+    tables = table_names(fresh_database, tmp_path)
     assert "users_importedupdate" not in tables and "users_storedfile" in tables, "back to the schema before undo"
 
     manage(fresh_database, tmp_path, "migrate", "users", UNDO, "--noinput")
