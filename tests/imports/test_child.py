@@ -2,7 +2,7 @@
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -145,3 +145,52 @@ def test_a_file_of_one_chunk_is_read_without_a_second_process(tmp_path: Path) ->
     path = sheet_file(tmp_path / "one-chunk.xlsx", 900)
     chunks, pids = chunks_of(path, overlap=True)
     assert len(chunks) == 1 and not pids, "a small upload paid for a fork"
+
+
+def children_seen_while(work: Callable[[], None]) -> bool:
+    """Whether this process had a child at any moment while `work` ran (sampled every few milliseconds)."""
+    import threading
+
+    seen, done = [], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            if psutil.Process().children():
+                seen.append(True)
+                return
+            done.wait(0.002)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        work()
+    finally:
+        done.set()
+        sampler.join()
+    return bool(seen)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("read_ahead", [True, False])
+def test_import_read_ahead_decides_whether_a_job_reads_in_a_second_process(
+    read_ahead: bool, admin_user, settings
+) -> None:
+    from django.db import connection
+
+    from tests.imports.factories import customer_rows
+    from users.imports.jobs import import_job_run
+    from users.imports.services import import_job_create_from_payload
+    from users.models import ImportStatus
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite reads in one process whatever the setting")
+    settings.IMPORT_READ_AHEAD = read_ahead
+    settings.IMPORT_TRANSACTION_ROWS = 500
+    job = import_job_create_from_payload(user=admin_user, customers=customer_rows(3_000))
+
+    forked = children_seen_while(lambda: import_job_run(job_id=job.id))
+
+    job.refresh_from_db()
+    assert (job.status, job.created_count) == (ImportStatus.COMPLETE, 3_000)
+    assert forked is read_ahead, f"IMPORT_READ_AHEAD={read_ahead}: a second process {'never ' * read_ahead}ran"
+    assert no_children_left()

@@ -169,12 +169,18 @@ def _run_claimed(job: ImportJob, lease: Lease) -> None:
             if job.dry_run:
                 lifecycle.begin_pass(lease, status=ImportStatus.VALIDATING)
                 # The importable rows' keys, so a row corrected on the Check step is checked against them.
-                validate_sheet(job, sheet, lease=lease, collect=RowKeyRecorder(job_id=job.id), overlap=True)
+                validate_sheet(
+                    job,
+                    sheet,
+                    lease=lease,
+                    collect=RowKeyRecorder(job_id=job.id),
+                    overlap=settings.IMPORT_READ_AHEAD,
+                )
                 lifecycle.finish(lease, status=ImportStatus.VALIDATED)
             else:
                 lifecycle.begin_pass(lease, status=ImportStatus.RUNNING)
                 # overlap: read and validate in a second process while this one writes (two cores, two stages).
-                write_sheet(job, sheet, lease=lease, user=job.created_by, overlap=True)
+                write_sheet(job, sheet, lease=lease, user=job.created_by, overlap=settings.IMPORT_READ_AHEAD)
                 _complete(lease)
     except ImportRefused as refusal:
         if job_columns_await(job, lease, refusal):
