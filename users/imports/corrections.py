@@ -33,6 +33,7 @@ from users.accounts.permissions import user_may_correct_import
 from users.imports import lifecycle
 from users.imports.columns import job_layout, job_needs_columns, user_display_name
 from users.imports.errors import RefusalCode, ServiceError
+from users.imports.pipeline import save_problems
 from users.imports.rowkeys import identity_keys, rows_with_keys
 from users.imports.rows import Candidate, Field, HeaderMap, RowProblem, SourceRow
 from users.imports.validate import RowValidator
@@ -374,19 +375,7 @@ def _store(
     candidate = verdict.candidate
     assert candidate is not None and verdict.outcome is not None  # noqa: S101 - only importable verdicts are stored
     ImportRowError.objects.filter(job=job, row_number=verdict.row_number).delete()
-    for problem in verdict.problems:  # a skipped row keeps its one SKIPPED error, as the check records it
-        ImportRowError.objects.create(
-            job=job,
-            row_number=problem.row_number,
-            outcome=problem.outcome,
-            column=problem.column[:64],
-            value=problem.value,
-            code=problem.code,
-            reason=problem.reason,
-            raw_data=problem.raw,
-            duplicate_of_row=problem.duplicate_of_row,
-            existing_customer_id=problem.existing_customer_id,
-        )
+    save_problems(job, verdict.problems)  # a skipped row keeps its one SKIPPED error, as the check records it
     now = timezone.now()
     ImportRowCorrection.objects.update_or_create(
         job=job,
